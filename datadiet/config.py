@@ -1,0 +1,49 @@
+"""The base config every file in configs/ starts from, and its up-front validation."""
+import ml_collections
+
+from datadiet.data import default_data_config, validate_data_config
+
+
+def default_config():
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+    c.data = default_data_config()
+    c.model = ml_collections.ConfigDict({"name": "small_cnn", "kwargs": {}})
+    c.optim = _default_optim()
+    c.train = ml_collections.ConfigDict()
+    c.train.batch_size = 128
+    c.train.epochs = -1.0  # set exactly one of epochs / steps
+    c.train.steps = -1
+    c.train.iteration_matched = True  # subsets train as many steps as the full data would
+    c.train.eval_every_epochs = 1
+    c.train.checkpoint_every_epochs = 1
+    c.train.eval_batch_size = 1000
+    c.train.max_checkpoints = 2
+    c.log = ml_collections.ConfigDict({"progress": True, "tensorboard": True})
+    return c
+
+
+def _default_optim():
+    from datadiet.training.optim import default_optim_config
+    return default_optim_config()
+
+
+def validate_config(config):
+    """Every field checked before data is loaded or anything is compiled."""
+    from datadiet.models import MODELS
+    from datadiet.training.optim import validate_optim_config
+
+    validate_data_config(config.data)
+    validate_optim_config(config.optim)
+    if config.model.name not in MODELS:
+        raise ValueError(f"model.name={config.model.name!r} is not one of {sorted(MODELS)}")
+    t = config.train
+    if t.batch_size <= 0:
+        raise ValueError(f"train.batch_size={t.batch_size} must be > 0")
+    if (t.epochs > 0) == (t.steps > 0):
+        raise ValueError(f"set exactly one of train.epochs={t.epochs} and train.steps={t.steps} "
+                         "(the other stays -1)")
+    for field in ("eval_every_epochs", "checkpoint_every_epochs", "eval_batch_size",
+                  "max_checkpoints"):
+        if t[field] <= 0:
+            raise ValueError(f"train.{field}={t[field]} must be > 0")

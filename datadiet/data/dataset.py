@@ -1,0 +1,129 @@
+"""The in-memory dataset: validated arrays in source order, normalisation statistics, label noise."""
+import dataclasses
+
+import ml_collections
+import numpy as np
+
+from datadiet.data import noise, sources
+
+# Per-channel mean/std of the training images in [0, 1] pixel units.
+NORM_STATS = {
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+    "cinic10": ((0.4789, 0.4723, 0.4305), (0.2421, 0.2383, 0.2587)),
+    "svhn_cropped": ((0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970)),
+    "mnist": ((0.1307,), (0.3081,)),
+    "fashion_mnist": ((0.2860,), (0.3530,)),
+}
+AUGMENTS = ("auto", "none", "crop", "flip", "crop_flip")
+
+
+def default_data_config():
+    c = ml_collections.ConfigDict()
+    c.source = "digits"  # one of sources.SOURCES
+    c.name = "digits"  # selects normalisation stats and the TFDS dataset
+    c.path = ""  # npz file, npy folder, or TFDS data_dir
+    c.num_classes = 0  # 0: one more than the largest training label
+    c.augment = "auto"  # auto = crop_flip for 32x32 colour images, none otherwise
+    c.crop_pad = 4  # reflect padding of the random crop
+    c.label_noise = 0.0  # fraction of training labels to corrupt
+    c.label_noise_seed = -1  # -1: use config.seed
+    return c
+
+
+@dataclasses.dataclass
+class Dataset:
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+    mean: np.ndarray  # per channel, in the raw pixel units of x
+    std: np.ndarray
+    augment: str  # resolved: none, crop, flip or crop_flip
+    crop_pad: int
+    label_noise: dict | None = None  # {"ids", "old_labels", "new_labels"} when noise is on
+
+    @property
+    def n_train(self):
+        return len(self.y_train)
+
+    @property
+    def input_shape(self):
+        return tuple(self.x_train.shape[1:])
+
+
+def validate_data_config(cfg):
+    """Checks the fields themselves, before anything is loaded."""
+    if cfg.source not in sources.SOURCES:
+        raise ValueError(f"data.source={cfg.source!r} is not one of {sorted(sources.SOURCES)}")
+    if cfg.augment not in AUGMENTS:
+        raise ValueError(f"data.augment={cfg.augment!r} is not one of {list(AUGMENTS)}")
+    if not 0.0 <= cfg.label_noise < 1.0:
+        raise ValueError(f"data.label_noise={cfg.label_noise} must be in [0, 1)")
+    if cfg.crop_pad < 0:
+        raise ValueError(f"data.crop_pad={cfg.crop_pad} must be >= 0")
+    if cfg.num_classes < 0:
+        raise ValueError(f"data.num_classes={cfg.num_classes} must be >= 0 (0 = infer)")
+    if cfg.source == "tfds" and cfg.name not in sources.TFDS_NAMES:
+        raise ValueError(f"data.name={cfg.name!r} is not a supported TFDS dataset; "
+                         f"accepted: {list(sources.TFDS_NAMES)}")
+
+
+def load_dataset(cfg, seed):
+    """Loads, validates and (optionally) corrupts labels. Raises before any training starts."""
+    validate_data_config(cfg)
+    arrays = sources.SOURCES[cfg.source](cfg)
+    arrays = _validated_arrays(arrays, cfg.source)
+    num_classes = cfg.num_classes or int(arrays["y_train"].max()) + 1
+    for split in ("train", "test"):
+        y = arrays["y_" + split]
+        if y.min() < 0 or y.max() >= num_classes:
+            raise ValueError(f"y_{split} holds labels outside [0, {num_classes}) "
+                             f"(found {y.min()}..{y.max()}); check data.num_classes")
+    x_train = arrays["x_train"]
+    if cfg.name in NORM_STATS:
+        scale = 255.0 if x_train.dtype == np.uint8 else 1.0
+        mean, std = (np.asarray(s, np.float32) * scale for s in NORM_STATS[cfg.name])
+        if len(mean) != x_train.shape[-1]:
+            raise ValueError(f"data.name={cfg.name!r} has {len(mean)} channels, "
+                             f"x_train has {x_train.shape[-1]}")
+    else:  # unknown dataset: standardise with the training set's own statistics
+        flat = x_train.reshape(-1, x_train.shape[-1]).astype(np.float64)
+        mean, std = flat.mean(0).astype(np.float32), flat.std(0).astype(np.float32) + 1e-6
+    augment = cfg.augment
+    if augment == "auto":
+        augment = "crop_flip" if x_train.shape[1:] == (32, 32, 3) else "none"
+    y_train, record = arrays["y_train"], None
+    if cfg.label_noise > 0:
+        noise_seed = seed if cfg.label_noise_seed < 0 else cfg.label_noise_seed
+        y_train, record = noise.corrupt_labels(y_train, num_classes, cfg.label_noise, noise_seed)
+    return Dataset(name=cfg.name, x_train=x_train, y_train=y_train, x_test=arrays["x_test"],
+                   y_test=arrays["y_test"], num_classes=num_classes, mean=mean, std=std,
+                   augment=augment, crop_pad=cfg.crop_pad, label_noise=record)
+
+
+def _validated_arrays(arrays, source):
+    out = {}
+    for split in ("train", "test"):
+        x, y = np.asarray(arrays["x_" + split]), np.asarray(arrays["y_" + split])
+        if x.ndim == 3:  # grayscale stored without a channel axis
+            x = x[..., None]
+        if x.ndim != 4:
+            raise ValueError(f"x_{split} from source {source!r} has shape {x.shape}; "
+                             "expected [N, H, W, C] (or [N, H, W])")
+        if not (x.dtype == np.uint8 or np.issubdtype(x.dtype, np.floating)):
+            raise ValueError(f"x_{split} has dtype {x.dtype}; accepted: uint8 or float")
+        if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+            raise ValueError(f"y_{split} must be a 1-D integer array, got shape {y.shape} "
+                             f"dtype {y.dtype}")
+        if len(x) != len(y):
+            raise ValueError(f"x_{split} has {len(x)} examples but y_{split} has {len(y)}")
+        if len(x) == 0:
+            raise ValueError(f"x_{split} is empty")
+        out["x_" + split], out["y_" + split] = x, y.astype(np.int32)
+    if out["x_train"].shape[1:] != out["x_test"].shape[1:]:
+        raise ValueError(f"x_train examples have shape {out['x_train'].shape[1:]} but x_test "
+                         f"examples {out['x_test'].shape[1:]}")
+    return out

@@ -1,0 +1,128 @@
+"""Small models for Fashion-MNIST / MNIST / sklearn digits / quick CIFAR runs: a small CNN and an MLP.
+
+Same interface as the ResNets (see `resnet.py`): `model(x, train, mask=None)`,
+`model.features(x, train, mask=None)`, `model.head`; only Param and BatchStat variables.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from datadiet.models.resnet import BatchNorm, conv, linear
+
+
+def _max_pool_2x2(x):
+    return nnx.max_pool(x, window_shape=(2, 2), strides=(2, 2), padding="VALID")
+
+
+class SmallCNN(nnx.Module):
+    """Two conv stages and a dense layer:
+
+        [conv3x3(w)-BN-ReLU] x2 - maxpool2 - [conv3x3(2w)-BN-ReLU] x2 - maxpool2
+        - flatten - dense(hidden)-BN-ReLU - head.
+
+    Convs and the hidden dense layer have no bias (BN follows). A 2x2 max-pool (floor, like
+    PyTorch) is applied only while both spatial dims are >= 2, so any input size works:
+    28x28 -> 14 -> 7 (flatten 7*7*2w), 32x32 -> 8x8, 8x8 -> 2x2, 1x1 stays 1x1.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        input_shape: Sequence[int],
+        *,
+        width: int = 32,
+        hidden: int = 128,
+        rngs: nnx.Rngs,
+    ):
+        if len(input_shape) != 3:
+            raise ValueError(f"small_cnn needs a per-example (H, W, C) input_shape, got {input_shape}")
+        h, w, c = input_shape
+        self.conv1 = conv(c, width, 3, 1, rngs=rngs)
+        self.bn1 = BatchNorm(width, rngs=rngs)
+        self.conv2 = conv(width, width, 3, 1, rngs=rngs)
+        self.bn2 = BatchNorm(width, rngs=rngs)
+        self.conv3 = conv(width, 2 * width, 3, 1, rngs=rngs)
+        self.bn3 = BatchNorm(2 * width, rngs=rngs)
+        self.conv4 = conv(2 * width, 2 * width, 3, 1, rngs=rngs)
+        self.bn4 = BatchNorm(2 * width, rngs=rngs)
+        self.pool1 = min(h, w) >= 2
+        if self.pool1:
+            h, w = h // 2, w // 2
+        self.pool2 = min(h, w) >= 2
+        if self.pool2:
+            h, w = h // 2, w // 2
+        self.dense = linear(h * w * 2 * width, hidden, use_bias=False, rngs=rngs)
+        self.dense_bn = BatchNorm(hidden, rngs=rngs)
+        self.num_features = hidden
+        self.head = linear(hidden, num_classes, rngs=rngs)
+
+    def features(self, x, train: bool, mask=None):
+        x = jax.nn.relu(self.bn1(self.conv1(x), train, mask))
+        x = jax.nn.relu(self.bn2(self.conv2(x), train, mask))
+        if self.pool1:
+            x = _max_pool_2x2(x)
+        x = jax.nn.relu(self.bn3(self.conv3(x), train, mask))
+        x = jax.nn.relu(self.bn4(self.conv4(x), train, mask))
+        if self.pool2:
+            x = _max_pool_2x2(x)
+        x = x.reshape(x.shape[0], -1)
+        return jax.nn.relu(self.dense_bn(self.dense(x), train, mask))
+
+    def __call__(self, x, train: bool, mask=None):
+        return self.head(self.features(x, train, mask))
+
+
+class MLP(nnx.Module):
+    """flatten - [dense(h) (-BN) - ReLU] for h in `hidden` - head.
+
+    With `batch_norm=True` the hidden dense layers have no bias (BN's bias replaces it).
+    `hidden=()` gives a linear model on the flattened input (features = the input).
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        input_shape: Sequence[int],
+        *,
+        hidden: Sequence[int] = (256, 256),
+        batch_norm: bool = False,
+        rngs: nnx.Rngs,
+    ):
+        d = math.prod(input_shape)
+        layers, norms = [], []
+        for h in hidden:
+            layers.append(linear(d, h, use_bias=not batch_norm, rngs=rngs))
+            norms.append(BatchNorm(h, rngs=rngs) if batch_norm else None)
+            d = h
+        self.layers = nnx.List(layers)
+        self.norms = nnx.List(norms)
+        self.num_features = d
+        self.head = linear(d, num_classes, rngs=rngs)
+
+    def features(self, x, train: bool, mask=None):
+        x = x.reshape(x.shape[0], -1)
+        for layer, norm in zip(self.layers, self.norms):
+            x = layer(x)
+            if norm is not None:
+                x = norm(x, train, mask)
+            x = jax.nn.relu(x)
+        return x
+
+    def __call__(self, x, train: bool, mask=None):
+        return self.head(self.features(x, train, mask))
+
+
+def small_cnn(num_classes: int, input_shape: Sequence[int], *, width: int = 32,
+              hidden: int = 128, rngs: nnx.Rngs):
+    return SmallCNN(num_classes, input_shape, width=width, hidden=hidden, rngs=rngs)
+
+
+def mlp(num_classes: int, input_shape: Sequence[int], *, hidden: Sequence[int] = (256, 256),
+        batch_norm: bool = False, rngs: nnx.Rngs):
+    return MLP(num_classes, input_shape, hidden=tuple(hidden), batch_norm=batch_norm, rngs=rngs)

@@ -1,0 +1,163 @@
+"""The training loop: data on device, one jitted weighted step, eval, checkpoints, logging."""
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import tqdm
+
+from datadiet import parallel
+from datadiet.config import validate_config
+from datadiet.data import Subset, load_dataset
+from datadiet.models import get_model
+from datadiet.training import optim
+from datadiet.training.checkpoint import Checkpointer
+from datadiet.training.durations import resolve_duration
+from datadiet.training.rundir import RunDir
+from datadiet.training.state import create_state
+from datadiet.training.step import make_batch_fn, make_eval_step, make_train_step
+
+
+def train_and_evaluate(config, workdir):
+    """Runs (or resumes) the job described by `config` in `workdir`; returns the final metrics."""
+    validate_config(config)
+    run = RunDir(workdir, config)
+    if run.status().get("state") == "done":
+        print(f"{run.path} is already done; nothing to do.")
+        return run.status()["final"]
+    run.set_status("running")
+    try:
+        dataset = load_dataset(config.data, config.seed)
+        if dataset.label_noise is not None:
+            run.write_json("label_noise.json", dataset.label_noise)
+        final = train(config, dataset, Subset.full(dataset.n_train), run)
+    except BaseException as e:  # incl. KeyboardInterrupt: the status must not say "running"
+        run.set_status("failed", error=repr(e))
+        raise
+    run.set_status("done", final=final)
+    return final
+
+
+def build_model(config, dataset):
+    return get_model(config.model.name, dataset.num_classes, dataset.input_shape, config.seed,
+                     **config.model.kwargs)
+
+
+def train(config, dataset, subset, run, on_step=None):
+    """Trains a fresh model on `subset` of `dataset`, resuming from run's last checkpoint.
+
+    on_step(step, ids, weights, out) is an optional host callback (tests, trackers); it receives
+    device arrays and must not block on them if speed matters.
+    """
+    t = config.train
+    mesh = parallel.data_mesh()
+    if t.batch_size % mesh.size:
+        raise ValueError(f"train.batch_size={t.batch_size} must be divisible by the "
+                         f"{mesh.size} devices")
+    duration = resolve_duration(t, len(subset), dataset.n_train)
+    tx = optim.make_optimizer(config.optim, duration.schedule_steps_per_epoch, duration.total_steps)
+    lr_at = optim.make_schedule(config.optim, duration.schedule_steps_per_epoch,
+                                duration.total_steps)
+    graphdef, state = create_state(build_model(config, dataset), tx)
+    state = parallel.replicate(state, mesh)
+
+    checkpointer = Checkpointer(run.file("checkpoints"), t.max_checkpoints)
+    meta = {"epoch": -1, "step": 0, "elapsed": 0.0}
+    restored = checkpointer.restore_latest(state)
+    if restored is not None:
+        state, meta = restored
+    # Events logged after the checkpoint we restart from will be logged again.
+    run.truncate_metrics(meta["step"])
+    start_epoch, elapsed = meta["epoch"] + 1, meta["elapsed"]
+
+    images = parallel.put_global(dataset.x_train, mesh)
+    labels = parallel.put_global(dataset.y_train, mesh)
+    train_step, make_batch = make_train_step(graphdef, tx), make_batch_fn(dataset)
+    evaluate = _evaluator(graphdef, dataset, t.eval_batch_size, mesh)
+    key = jax.random.key(config.seed)
+    writer = _tensorboard(run, config, int(state.step))
+
+    started = time.time() - elapsed
+    bar = tqdm.tqdm(total=duration.total_steps * t.batch_size, unit="ex", unit_scale=True,
+                    initial=int(state.step) * t.batch_size, disable=not config.log.progress,
+                    desc=run.path.split("/")[-1])
+    final = {}
+    for epoch in range(start_epoch, duration.num_epochs):
+        ids, weights = subset.epoch_batches(t.batch_size, config.seed, epoch)
+        n_steps = min(len(ids), duration.total_steps - epoch * duration.steps_per_epoch)
+        ids_dev = parallel.put_global(ids[:n_steps], mesh, batch_axis=1)
+        w_dev = parallel.put_global(weights[:n_steps], mesh, batch_axis=1)
+        losses, correct = [], []
+        for s in range(n_steps):
+            step = epoch * duration.steps_per_epoch + s
+            batch = make_batch(images, labels, ids_dev[s], key, step)
+            state, out = train_step(state, batch, w_dev[s])
+            losses.append(out["loss"])
+            correct.append(out["correct"])
+            if on_step is not None:
+                on_step(step, ids_dev[s], w_dev[s], out)
+            bar.update(t.batch_size)
+        step = epoch * duration.steps_per_epoch + n_steps
+        real = w_dev > 0  # padding and zero-weight examples do not count in train metrics
+        n_real = jnp.maximum(real.sum(), 1)
+        train_metrics = {"loss": float((jnp.stack(losses) * real).sum() / n_real),
+                         "accuracy": float((jnp.stack(correct) * real).sum() / n_real)}
+        now = time.time() - started
+        events = [dict(split="train", lr=float(lr_at(step - 1)), **train_metrics)]
+        last = epoch == duration.num_epochs - 1
+        if last or (epoch + 1) % t.eval_every_epochs == 0:
+            events.append(dict(split="test", **evaluate(state)))
+        for event in events:
+            event.update(step=step, epoch=epoch + 1, time=round(now, 3))
+            run.log(**event)
+            _write_tb(writer, event)
+            final[event["split"]] = event
+        if last or (epoch + 1) % t.checkpoint_every_epochs == 0:
+            checkpointer.save(step, state, {"epoch": epoch, "step": step, "elapsed": now})
+        bar.set_postfix(loss=f"{train_metrics['loss']:.3f}",
+                        test_acc=f"{final.get('test', {}).get('accuracy', float('nan')):.3f}")
+    bar.close()
+    checkpointer.close()
+    if writer is not None:
+        writer.close()
+    if not final:  # everything was already done before a restart
+        final = {e["split"]: e for e in run.metrics()}
+    return final
+
+
+def _evaluator(graphdef, dataset, eval_batch_size, mesh):
+    """Test loss/accuracy over the whole test set in fixed-size padded chunks (one compile)."""
+    eval_step = make_eval_step(graphdef, dataset)
+    n = len(dataset.y_test)
+    eb = -(-min(eval_batch_size, n) // mesh.size) * mesh.size
+    chunks = -(-n // eb)
+    pad = chunks * eb - n
+    x = np.concatenate([dataset.x_test, np.zeros((pad,) + dataset.x_test.shape[1:],
+                                                 dataset.x_test.dtype)])
+    y = np.concatenate([dataset.y_test, np.zeros(pad, dataset.y_test.dtype)])
+    valid = np.concatenate([np.ones(n, np.float32), np.zeros(pad, np.float32)])
+    x, y, valid = (parallel.put_global(a.reshape((chunks, eb) + a.shape[1:]), mesh, batch_axis=1)
+                   for a in (x, y, valid))
+
+    def evaluate(state):
+        sums = [eval_step(state.params, state.batch_stats, x[i], y[i], valid[i])
+                for i in range(chunks)]
+        loss, correct = (float(sum(s[j] for s in sums)) for j in range(2))
+        return {"loss": loss / n, "accuracy": correct / n}
+
+    return evaluate
+
+
+def _tensorboard(run, config, step):
+    if not config.log.tensorboard:
+        return None
+    from tensorboardX import SummaryWriter
+    return SummaryWriter(run.file("tb"), purge_step=step or None)
+
+
+def _write_tb(writer, event):
+    if writer is None:
+        return
+    for name in ("loss", "accuracy", "lr"):
+        if name in event:
+            writer.add_scalar(f"{event['split']}/{name}", event[name], event["step"])

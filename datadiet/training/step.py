@@ -1,0 +1,65 @@
+"""The one weighted train step every selector feeds, and the evaluation step."""
+import functools
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from datadiet.data import augment
+from datadiet.training.state import apply_model
+
+
+def weighted_loss(losses, weights):
+    """sum_i w_i l_i / sum_i w_i: zero-weight entries (padding, dropped examples) have no say."""
+    return jnp.sum(weights * losses) / jnp.maximum(jnp.sum(weights), 1e-12)
+
+
+def make_train_step(graphdef, tx):
+    def loss_fn(params, batch_stats, x, y, weights):
+        logits, new_stats = apply_model(graphdef, params, batch_stats, x, True, mask=weights > 0)
+        losses = optax.softmax_cross_entropy_with_integer_labels(logits, y)
+        return weighted_loss(losses, weights), (logits, losses, new_stats)
+
+    @functools.partial(jax.jit, donate_argnums=0)
+    def train_step(state, batch, weights):
+        """batch: {"x": normalised images [B,...], "y": labels [B]}; weights: [B] >= 0."""
+        grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+        (loss, (logits, losses, new_stats)), grads = grad_fn(
+            state.params, state.batch_stats, batch["x"], batch["y"], weights)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        state = state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates),
+                              batch_stats=new_stats, opt_state=opt_state)
+        # Per-example outputs in train mode: forgetting events and samplers read these.
+        out = {"loss": losses, "correct": jnp.argmax(logits, -1) == batch["y"], "batch_loss": loss}
+        return state, out
+
+    return train_step
+
+
+def make_batch_fn(dataset):
+    """Jitted gather + normalise + per-example augmentation, all on device."""
+    mean, std = jnp.asarray(dataset.mean), jnp.asarray(dataset.std)
+    prepare = functools.partial(augment.prepare_batch, augment=dataset.augment,
+                                crop_pad=dataset.crop_pad)
+
+    @jax.jit
+    def make_batch(images, labels, idx, key, step):
+        """Augmentation randomness depends on (seed key, step) alone: resumable, reproducible."""
+        rng = jax.random.fold_in(key, step)
+        return {"x": prepare(images, mean, std, idx, rng), "y": labels[idx]}
+
+    return make_batch
+
+
+def make_eval_step(graphdef, dataset):
+    mean, std = jnp.asarray(dataset.mean), jnp.asarray(dataset.std)
+
+    @jax.jit
+    def eval_step(params, batch_stats, images, labels, valid):
+        x = augment.normalize(images, mean, std)
+        logits, _ = apply_model(graphdef, params, batch_stats, x, False)
+        losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+        correct = jnp.argmax(logits, -1) == labels
+        return jnp.sum(losses * valid), jnp.sum(correct * valid)
+
+    return eval_step

@@ -1,0 +1,33 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="datadiet",
+    version="0.1.0",
+    description="Finding the training examples that matter: data-diet scores, pruning, "
+    "gradient-matching coresets and adaptive sampling in JAX/Flax.",
+    python_requires=">=3.10",
+    packages=find_packages(include=["datadiet", "datadiet.*"]),
+    install_requires=[
+        "jax>=0.4.30",
+        "flax>=0.10",
+        "optax>=0.2.3",
+        "orbax-checkpoint>=0.6",
+        "ml-collections>=0.1.1",
+        "absl-py",
+        "numpy",
+        "scipy",
+        "scikit-learn",
+        "matplotlib",
+        "tqdm",
+        "tensorboardX",
+        "tensorflow-datasets>=4.9",
+        "importlib_resources",  # tensorflow-datasets imports it without declaring it
+        "pillow",
+    ],
+    extras_require={
+        # tfds.load / building datasets need TensorFlow; data_source over array_record does not.
+        "tfds": ["tensorflow-cpu"],
+        "hpo": ["optuna"],
+        "dev": ["pytest", "chex"],
+    },
+)
