@@ -127,9 +127,10 @@ def test_train_step_compiles_once():
     images, labels = jnp.asarray(dataset.x_train), jnp.asarray(dataset.y_train)
     key = jax.random.key(0)
     for step in range(12):
-        idx = jnp.arange(step * 32, step * 32 + 32)
-        weights = jnp.where(jnp.arange(32) < 32 - step, 1.0, 0.0)
-        state, _ = train_step(state, make_batch(images, labels, idx, key, step), weights)
+        ids = jnp.arange(step * 64, step * 64 + 64).reshape(2, 32)
+        weights = jnp.where(jnp.arange(64) < 64 - step, 1.0, 0.0).reshape(2, 32)
+        batch, batch_weights = make_batch(images, labels, ids, weights, step % 2, key, step)
+        state, _ = train_step(state, batch, batch_weights)
     assert int(state.step) == 12
     assert train_step._cache_size() == 1 and make_batch._cache_size() == 1
 
@@ -164,9 +165,18 @@ def test_iteration_matched_subsets_take_the_full_runs_steps():
     full = resolve_duration(t, 1000, 1000)
     sub = resolve_duration(t, 100, 1000)
     assert full.total_steps == sub.total_steps == 10 * 16
-    assert sub.steps_per_epoch == 2 and sub.num_epochs == 80
+    assert sub.epoch_starts[:3] == (0, 2, 4) and sub.num_epochs == 80
     assert sub.schedule_steps_per_epoch == 16
     t.iteration_matched = False
     assert resolve_duration(t, 100, 1000).total_steps == 20
     t.steps, t.epochs = 7, -1.0
     assert resolve_duration(t, 100, 1000).total_steps == 7
+
+
+def test_reselected_subsets_have_epochs_of_their_own_size():
+    t = tiny_config(epochs=4.0, batch_size=10).train
+    d = resolve_duration(t, None, 1000, epoch_sizes=lambda n: [1000, 1000] + [95] * (n - 2))
+    assert d.epoch_starts == (0, 100, 200, 210, 220) and d.schedule_steps_per_epoch == 10
+    t.epochs = 2.5
+    with pytest.raises(ValueError, match="whole number of epochs"):
+        resolve_duration(t, None, 1000, epoch_sizes=lambda n: [10] * n)

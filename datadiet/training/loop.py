@@ -1,5 +1,6 @@
 """The training loop: data on device, one jitted weighted step, eval, checkpoints, logging."""
 import time
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -16,6 +17,15 @@ from datadiet.training.durations import resolve_duration
 from datadiet.training.rundir import RunDir
 from datadiet.training.state import create_state
 from datadiet.training.step import make_batch_fn, make_eval_step, make_train_step
+
+
+class SelectionContext(NamedTuple):
+    """What a selector may look at when it picks an epoch's subset."""
+    graphdef: Any
+    state: Any
+    mesh: Any
+    run: RunDir
+    started: float  # time.time() of the run's start (resumes included): for event times
 
 
 def train_and_evaluate(config, workdir):
@@ -43,18 +53,35 @@ def build_model(config, dataset):
                      **config.model.kwargs)
 
 
-def train(config, dataset, subset, run, on_step=None):
-    """Trains a fresh model on `subset` of `dataset`, resuming from run's last checkpoint.
+class FixedSelector:
+    """The same subset (with its weights) every epoch: full data, a pruned subset, a random one."""
 
-    on_step(step, ids, weights, out) is an optional host callback (tests, trackers); it receives
-    device arrays and must not block on them if speed matters.
+    def __init__(self, subset):
+        self.subset = subset
+        self.epoch_sizes = None  # fixed size: durations come from len(subset) (iteration matching)
+
+    def subset_for_epoch(self, epoch, context):
+        return self.subset
+
+
+def train(config, dataset, selector, run, on_step=None):
+    """Trains a fresh model on what `selector` picks each epoch, resuming from run's checkpoint.
+
+    `selector` is a Subset (the same every epoch) or an object with
+    `subset_for_epoch(epoch, context) -> Subset` (context: graphdef, state, mesh, run; it may
+    run a selection there and log it) and `epoch_sizes(num_epochs) -> [size per epoch]`.
+    on_step(step, s, epoch_ids, batch_weights, out) is an optional host callback (trackers): batch
+    s of the epoch's [steps, B] ids; it gets device arrays and should not block on them.
     """
+    if not hasattr(selector, "subset_for_epoch"):
+        selector = FixedSelector(selector)
     t = config.train
     mesh = parallel.data_mesh()
     if t.batch_size % mesh.size:
         raise ValueError(f"train.batch_size={t.batch_size} must be divisible by the "
                          f"{mesh.size} devices")
-    duration = resolve_duration(t, len(subset), dataset.n_train)
+    fixed_size = len(selector.subset) if isinstance(selector, FixedSelector) else None
+    duration = resolve_duration(t, fixed_size, dataset.n_train, selector.epoch_sizes)
     tx = optim.make_optimizer(config.optim, duration.schedule_steps_per_epoch, duration.total_steps)
     lr_at = optim.make_schedule(config.optim, duration.schedule_steps_per_epoch,
                                 duration.total_steps)
@@ -83,21 +110,25 @@ def train(config, dataset, subset, run, on_step=None):
                     desc=run.path.split("/")[-1])
     final = {}
     for epoch in range(start_epoch, duration.num_epochs):
+        context = SelectionContext(graphdef, state, mesh, run, started)
+        subset = selector.subset_for_epoch(epoch, context)
+        first_step, step = duration.epoch_starts[epoch], duration.epoch_starts[epoch + 1]
         ids, weights = subset.epoch_batches(t.batch_size, config.seed, epoch)
-        n_steps = min(len(ids), duration.total_steps - epoch * duration.steps_per_epoch)
-        ids_dev = parallel.put_global(ids[:n_steps], mesh, batch_axis=1)
-        w_dev = parallel.put_global(weights[:n_steps], mesh, batch_axis=1)
+        if len(ids) < step - first_step:
+            raise RuntimeError(f"epoch {epoch}: the selector gave {len(subset)} examples, fewer "
+                               f"than its epoch_sizes promised")
+        ids_dev = parallel.put_global(ids[:step - first_step], mesh, batch_axis=1)
+        w_dev = parallel.put_global(weights[:step - first_step], mesh, batch_axis=1)
         losses, correct = [], []
-        for s in range(n_steps):
-            step = epoch * duration.steps_per_epoch + s
-            batch = make_batch(images, labels, ids_dev[s], key, step)
-            state, out = train_step(state, batch, w_dev[s])
+        for s in range(step - first_step):
+            batch, batch_weights = make_batch(images, labels, ids_dev, w_dev, s, key,
+                                              first_step + s)
+            state, out = train_step(state, batch, batch_weights)
             losses.append(out["loss"])
             correct.append(out["correct"])
             if on_step is not None:
-                on_step(step, ids_dev[s], w_dev[s], out)
+                on_step(first_step + s, s, ids_dev, batch_weights, out)
             bar.update(t.batch_size)
-        step = epoch * duration.steps_per_epoch + n_steps
         real = w_dev > 0  # padding and zero-weight examples do not count in train metrics
         n_real = jnp.maximum(real.sum(), 1)
         train_metrics = {"loss": float((jnp.stack(losses) * real).sum() / n_real),

@@ -43,10 +43,14 @@ def make_batch_fn(dataset):
                                 crop_pad=dataset.crop_pad)
 
     @jax.jit
-    def make_batch(images, labels, idx, key, step):
-        """Augmentation randomness depends on (seed key, step) alone: resumable, reproducible."""
+    def make_batch(images, labels, epoch_ids, epoch_weights, s, key, step):
+        """Batch s of an epoch's [steps, B] ids/weights, indexed on device (no host round trip).
+
+        Augmentation randomness depends on (seed key, global step) alone: resumable, reproducible.
+        """
+        idx, weights = epoch_ids[s], epoch_weights[s]
         rng = jax.random.fold_in(key, step)
-        return {"x": prepare(images, mean, std, idx, rng), "y": labels[idx]}
+        return {"x": prepare(images, mean, std, idx, rng), "y": labels[idx]}, weights
 
     return make_batch
 
