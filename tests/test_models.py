@@ -1,6 +1,7 @@
 """Tests for datadiet.models: parameter counts, shapes, BatchNorm modes, masks, the features/head
 split, split/merge under jit, and registry errors."""
 
+import functools
 import math
 
 import jax
@@ -15,7 +16,22 @@ SHAPES = [(32, 32, 3), (28, 28, 1), (8, 8, 1)]
 
 
 def n_params(model):
-    return sum(x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
+    return sum(math.prod(x.shape) for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
+
+
+def abstract(name, num_classes, shape, **kwargs):
+    """The model with shapes only (no init compute): parameter counts cost nothing."""
+    return nnx.eval_shape(lambda: MODELS[name](num_classes, shape, rngs=nnx.Rngs(0), **kwargs))
+
+
+@functools.lru_cache(maxsize=None)
+def _cached(name, shape, kwargs):
+    return get_model(name, 10, shape, seed=0, **dict(kwargs))
+
+
+def fresh(name, shape=(8, 8, 1), **kwargs):
+    """A freshly initialised model (a clone of a cached one: eager init compiles per shape)."""
+    return nnx.clone(_cached(name, tuple(shape), tuple(sorted(kwargs.items()))))
 
 
 def batch_stats(model):
@@ -26,9 +42,12 @@ def images(shape, batch, seed=0):
     return jax.random.normal(jax.random.key(seed), (batch,) + tuple(shape), jnp.float32)
 
 
-@pytest.fixture(scope="module")
+CNN = {"width": 4, "hidden": 8}  # tiny small_cnn for behaviour tests
+
+
+@pytest.fixture
 def resnet18():
-    return get_model("resnet18", 10, (32, 32, 3), seed=0)
+    return fresh("resnet18", (32, 32, 3))
 
 
 # --- parameter counts ------------------------------------------------------------------------
@@ -41,8 +60,8 @@ def test_resnet18_param_count(resnet18):
     assert sum(x.size for x in batch_stats(resnet18)) == 2 * bn_channels
 
 
-def test_resnet50_param_count_and_eval_forward():
-    model = get_model("resnet50", 10, (32, 32, 3), seed=0)
+def test_resnet50_param_count():
+    model = abstract("resnet50", 10, (32, 32, 3))
 
     def bottleneck(cin, p, projection):
         n = cin * p + 9 * p * p + p * 4 * p + 2 * (p + p + 4 * p)  # three convs + three BNs
@@ -56,45 +75,53 @@ def test_resnet50_param_count_and_eval_forward():
     expected += 2048 * 10 + 10
     assert expected == 23_520_842  # the PyTorch reference number, derived by hand above
     assert n_params(model) == expected
+
+
+def test_resnet50_eval_forward():
+    model = get_model("resnet50", 10, (32, 32, 3), seed=0)
     out = model(images((32, 32, 3), 1), train=False)
     assert out.shape == (1, 10) and bool(jnp.all(jnp.isfinite(out)))
+    assert model.head.in_features == 2048
 
 
-def small_cnn_count(shape, k, width=32, hidden=128):
+def small_cnn_count(shape, k, width=16, hidden=128):
     h, w, c = shape
     for _ in range(2):
         if min(h, w) >= 2:
             h, w = h // 2, w // 2
-    convs = 9 * c * width + 9 * width * width + 9 * width * 2 * width + 9 * (2 * width) ** 2
-    bns = 2 * (width + width + 2 * width + 2 * width + hidden)
+    convs = 9 * c * width + 9 * width * 2 * width  # no bias
+    bns = 2 * (width + 2 * width + hidden)  # scale + bias
     return convs + bns + h * w * 2 * width * hidden + hidden * k + k
 
 
-@pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("width,hidden", [(32, 128), (8, 16)])
-def test_small_cnn_param_count(shape, width, hidden):
-    model = get_model("small_cnn", 7, shape, seed=0, width=width, hidden=hidden)
-    assert n_params(model) == small_cnn_count(shape, 7, width, hidden)
+@pytest.mark.parametrize("shape", SHAPES + [(1, 1, 2), (5, 9, 1)])
+@pytest.mark.parametrize("kwargs", [{}, {"width": 8, "hidden": 16}])
+def test_small_cnn_param_count(shape, kwargs):
+    model = abstract("small_cnn", 7, shape, **kwargs)
+    assert n_params(model) == small_cnn_count(shape, 7, **kwargs)
+    if shape == (28, 28, 1) and not kwargs:
+        assert small_cnn_count(shape, 10) == 207_098
 
 
 @pytest.mark.parametrize("batch_norm", [False, True])
 def test_mlp_param_count(batch_norm):
-    model = get_model("mlp", 10, (28, 28, 1), seed=0, hidden=(100, 50), batch_norm=batch_norm)
+    model = abstract("mlp", 10, (28, 28, 1), hidden=(100, 50), batch_norm=batch_norm)
     if batch_norm:  # dense without bias + BN scale and bias
         expected = 784 * 100 + 2 * 100 + 100 * 50 + 2 * 50 + 50 * 10 + 10
     else:
         expected = 784 * 100 + 100 + 100 * 50 + 50 + 50 * 10 + 10
     assert n_params(model) == expected
-    assert n_params(get_model("mlp", 3, (8, 8, 1), seed=0, hidden=())) == 64 * 3 + 3
+    assert n_params(abstract("mlp", 3, (8, 8, 1), hidden=())) == 64 * 3 + 3
+    assert n_params(abstract("mlp", 10, (32, 32, 3))) == (3072 * 256 + 256 + 256 * 256 + 256
+                                                          + 256 * 10 + 10)
 
 
 # --- output shapes ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name,kwargs", [("small_cnn", {"width": 8, "hidden": 32}),
-                                         ("mlp", {"batch_norm": True})])
+@pytest.mark.parametrize("name,kwargs", [("small_cnn", CNN), ("mlp", {"batch_norm": True})])
 @pytest.mark.parametrize("shape", SHAPES)
 def test_output_shapes_small_models(name, kwargs, shape):
-    model = get_model(name, 10, shape, seed=0, **kwargs)
+    model = fresh(name, shape, **kwargs)
     x = images(shape, 3)
     for train in (True, False):
         out = model(x, train=train)
@@ -103,12 +130,12 @@ def test_output_shapes_small_models(name, kwargs, shape):
 
 
 def test_small_cnn_default_feature_size():
-    model = get_model("small_cnn", 10, (28, 28, 1), seed=0)
-    assert model.features(images((28, 28, 1), 2), train=False).shape == (2, 128)
+    model = abstract("small_cnn", 10, (28, 28, 1))
+    assert model.head.in_features == 128 and model.dense.in_features == 7 * 7 * 32
 
 
 def test_resnet18_output_shape(resnet18):
-    model = nnx.clone(resnet18)
+    model = resnet18
     x = images((32, 32, 3), 2)
     assert model(x, train=True).shape == (2, 10)
     assert model.features(x, train=False).shape == (2, 512)
@@ -116,10 +143,9 @@ def test_resnet18_output_shape(resnet18):
 
 # --- BatchNorm modes -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name,kwargs", [("small_cnn", {"width": 8, "hidden": 16}),
-                                         ("mlp", {"batch_norm": True, "hidden": (16,)})])
+@pytest.mark.parametrize("name,kwargs", [("small_cnn", CNN), ("mlp", {"batch_norm": True})])
 def test_train_updates_running_stats_eval_does_not(name, kwargs):
-    model = get_model(name, 10, (8, 8, 1), seed=0, **kwargs)
+    model = fresh(name, **kwargs)
     x = images((8, 8, 1), 6) * 3.0 + 1.0
     before = batch_stats(model)
     model(x, train=False)
@@ -164,7 +190,7 @@ def _masked_outputs_do_not_depend_on_masked_out(model, shape):
 
 
 def test_mask_small_cnn_outputs_gradients_and_subset_equivalence():
-    model = get_model("small_cnn", 10, (8, 8, 1), seed=0, width=4, hidden=8)
+    model = fresh("small_cnn", **CNN)
     x, x2 = _masked_outputs_do_not_depend_on_masked_out(model, (8, 8, 1))
 
     graphdef, params, stats = nnx.split(model, nnx.Param, nnx.BatchStat)
@@ -174,7 +200,8 @@ def test_mask_small_cnn_outputs_gradients_and_subset_equivalence():
         logits = nnx.merge(graphdef, p, stats, copy=True)(xb, train=True, mask=MASK)
         return jnp.sum(weights * jax.nn.logsumexp(logits, axis=-1))
 
-    g1, g2 = jax.grad(loss)(params, x), jax.grad(loss)(params, x2)
+    grad = jax.jit(jax.grad(loss))
+    g1, g2 = grad(params, x), grad(params, x2)
     for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     # A masked batch behaves like the batch of its masked-in examples alone.
@@ -188,16 +215,16 @@ def test_mask_resnet18(resnet18):
 
 
 def test_mask_mlp():
-    model = get_model("mlp", 10, (8, 8, 1), seed=0, hidden=(16, 16), batch_norm=True)
+    model = fresh("mlp", batch_norm=True)
     _masked_outputs_do_not_depend_on_masked_out(model, (8, 8, 1))
 
 
 # --- features / head -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name,kwargs", [("small_cnn", {"width": 8, "hidden": 16}),
-                                         ("mlp", {"batch_norm": True}), ("mlp", {})])
+@pytest.mark.parametrize("name,kwargs", [("small_cnn", CNN), ("mlp", {"batch_norm": True}),
+                                         ("mlp", {})])
 def test_head_of_features_is_model(name, kwargs):
-    model = get_model(name, 10, (8, 8, 1), seed=0, **kwargs)
+    model = fresh(name, **kwargs)
     assert isinstance(model.head, nnx.Linear)
     x = images((8, 8, 1), 4)
     for train in (False, True):
@@ -206,7 +233,7 @@ def test_head_of_features_is_model(name, kwargs):
 
 
 def test_head_of_features_is_model_resnet18(resnet18):
-    model = nnx.clone(resnet18)
+    model = resnet18
     x = images((32, 32, 3), 2)
     assert isinstance(model.head, nnx.Linear) and model.head.in_features == 512
     np.testing.assert_array_equal(model(x, train=False),
@@ -215,10 +242,9 @@ def test_head_of_features_is_model_resnet18(resnet18):
 
 # --- functional use: split / merge inside jit ------------------------------------------------
 
-@pytest.mark.parametrize("name,kwargs", [("small_cnn", {"width": 8, "hidden": 16}),
-                                         ("mlp", {"batch_norm": True})])
+@pytest.mark.parametrize("name,kwargs", [("small_cnn", CNN), ("mlp", {"batch_norm": True})])
 def test_split_merge_round_trip_in_jit(name, kwargs):
-    model = get_model(name, 10, (8, 8, 1), seed=0, **kwargs)
+    model = fresh(name, **kwargs)
     graphdef, params, stats = nnx.split(model, nnx.Param, nnx.BatchStat)  # nothing else left
     x = images((8, 8, 1), 4)
 
@@ -231,18 +257,20 @@ def test_split_merge_round_trip_in_jit(name, kwargs):
     mask = jnp.array([True, True, False, True])
     train_out, eval_out, new_stats = apply(params, stats, x, mask)
     np.testing.assert_allclose(eval_out, nnx.clone(model)(x, train=False), rtol=1e-5, atol=1e-6)
+    # Train mode divides by batch standard deviations of 3 examples: XLA's jit fusion and the
+    # eager op-by-op path round differently, hence the looser tolerance.
     eager = nnx.clone(model)
-    np.testing.assert_allclose(train_out, eager(x, train=True, mask=mask), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(train_out, eager(x, train=True, mask=mask), rtol=1e-4, atol=1e-4)
     for a, b in zip(jax.tree.leaves(new_stats), batch_stats(eager)):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     for a, b in zip(jax.tree.leaves(stats), batch_stats(model)):  # inputs untouched
         np.testing.assert_array_equal(a, b)
 
 
 def test_seed_controls_init():
-    a = jax.tree.leaves(nnx.state(get_model("small_cnn", 10, (8, 8, 1), seed=0), nnx.Param))
-    b = jax.tree.leaves(nnx.state(get_model("small_cnn", 10, (8, 8, 1), seed=0), nnx.Param))
-    c = jax.tree.leaves(nnx.state(get_model("small_cnn", 10, (8, 8, 1), seed=1), nnx.Param))
+    a = jax.tree.leaves(nnx.state(get_model("small_cnn", 10, (8, 8, 1), 0, **CNN), nnx.Param))
+    b = jax.tree.leaves(nnx.state(get_model("small_cnn", 10, (8, 8, 1), 0, **CNN), nnx.Param))
+    c = jax.tree.leaves(nnx.state(get_model("small_cnn", 10, (8, 8, 1), 1, **CNN), nnx.Param))
     assert all(np.array_equal(u, v) for u, v in zip(a, b))
     assert not all(np.array_equal(u, v) for u, v in zip(a, c))
 

@@ -16,7 +16,7 @@ NNX refuses to mutate a Variable created at an outer trace level.
 
 Options (`get_model(..., **options)`, from `config.model.kwargs`):
   resnet18, resnet50: width=64 (stem / first-stage channels)
-  small_cnn: width=32 (first-stage channels; the second stage has 2*width), hidden=128
+  small_cnn: width=16 (first conv's channels; the second has 2*width), hidden=128
   mlp: hidden=(256, 256), batch_norm=False
 """
 

@@ -59,7 +59,7 @@ class BatchNorm(nnx.BatchNorm):
     def __init__(self, num_features: int, *, rngs: nnx.Rngs):
         super().__init__(num_features, momentum=0.9, epsilon=1e-5, rngs=rngs)
 
-    def __call__(self, x, train: bool, mask=None):  # pytype: disable=signature-mismatch
+    def __call__(self, x, train: bool, mask=None):
         if mask is not None and train:
             mask = jnp.asarray(mask).astype(bool)
             mask = jnp.broadcast_to(mask.reshape(mask.shape + (1,) * (x.ndim - 1)), x.shape)

@@ -1,4 +1,4 @@
-"""Small models for Fashion-MNIST / MNIST / sklearn digits / quick CIFAR runs: a small CNN and an MLP.
+"""Small models for Fashion-MNIST / MNIST / sklearn digits / quick CIFAR runs: small CNN, MLP.
 
 Same interface as the ResNets (see `resnet.py`): `model(x, train, mask=None)`,
 `model.features(x, train, mask=None)`, `model.head`; only Param and BatchStat variables.
@@ -10,7 +10,6 @@ import math
 from typing import Sequence
 
 import jax
-import jax.numpy as jnp
 from flax import nnx
 
 from datadiet.models.resnet import BatchNorm, conv, linear
@@ -23,12 +22,19 @@ def _max_pool_2x2(x):
 class SmallCNN(nnx.Module):
     """Two conv stages and a dense layer:
 
-        [conv3x3(w)-BN-ReLU] x2 - maxpool2 - [conv3x3(2w)-BN-ReLU] x2 - maxpool2
-        - flatten - dense(hidden)-BN-ReLU - head.
+        conv3x3(w)-BN-ReLU-maxpool2 - conv3x3(2w)-BN-ReLU-maxpool2 - flatten
+        - dense(hidden)-BN-ReLU - head.
 
     Convs and the hidden dense layer have no bias (BN follows). A 2x2 max-pool (floor, like
     PyTorch) is applied only while both spatial dims are >= 2, so any input size works:
     28x28 -> 14 -> 7 (flatten 7*7*2w), 32x32 -> 8x8, 8x8 -> 2x2, 1x1 stays 1x1.
+
+    Defaults (width=16, hidden=128) are sized for Fashion-MNIST on a CPU: 207,098 parameters at
+    28x28x1 / 10 classes, about 2.3k training examples/s (batch 128, jitted SGD step) on two
+    cores shared with another job, and 92.5% Fashion-MNIST test accuracy after 15 epochs
+    (91.4% after 4; SGD Nesterov 0.9, batch 128, lr 0.05 cosine with 1 warm-up epoch, wd 5e-4,
+    no augmentation, seed 0; measured with a script copy of this architecture). Two convs per
+    stage at width 32 ran at ~350 examples/s in the same conditions.
     """
 
     def __init__(
@@ -36,21 +42,18 @@ class SmallCNN(nnx.Module):
         num_classes: int,
         input_shape: Sequence[int],
         *,
-        width: int = 32,
+        width: int = 16,
         hidden: int = 128,
         rngs: nnx.Rngs,
     ):
         if len(input_shape) != 3:
-            raise ValueError(f"small_cnn needs a per-example (H, W, C) input_shape, got {input_shape}")
+            raise ValueError(
+                f"small_cnn needs a per-example (H, W, C) input_shape, got {input_shape}")
         h, w, c = input_shape
         self.conv1 = conv(c, width, 3, 1, rngs=rngs)
         self.bn1 = BatchNorm(width, rngs=rngs)
-        self.conv2 = conv(width, width, 3, 1, rngs=rngs)
-        self.bn2 = BatchNorm(width, rngs=rngs)
-        self.conv3 = conv(width, 2 * width, 3, 1, rngs=rngs)
-        self.bn3 = BatchNorm(2 * width, rngs=rngs)
-        self.conv4 = conv(2 * width, 2 * width, 3, 1, rngs=rngs)
-        self.bn4 = BatchNorm(2 * width, rngs=rngs)
+        self.conv2 = conv(width, 2 * width, 3, 1, rngs=rngs)
+        self.bn2 = BatchNorm(2 * width, rngs=rngs)
         self.pool1 = min(h, w) >= 2
         if self.pool1:
             h, w = h // 2, w // 2
@@ -64,11 +67,9 @@ class SmallCNN(nnx.Module):
 
     def features(self, x, train: bool, mask=None):
         x = jax.nn.relu(self.bn1(self.conv1(x), train, mask))
-        x = jax.nn.relu(self.bn2(self.conv2(x), train, mask))
         if self.pool1:
             x = _max_pool_2x2(x)
-        x = jax.nn.relu(self.bn3(self.conv3(x), train, mask))
-        x = jax.nn.relu(self.bn4(self.conv4(x), train, mask))
+        x = jax.nn.relu(self.bn2(self.conv2(x), train, mask))
         if self.pool2:
             x = _max_pool_2x2(x)
         x = x.reshape(x.shape[0], -1)
@@ -118,7 +119,7 @@ class MLP(nnx.Module):
         return self.head(self.features(x, train, mask))
 
 
-def small_cnn(num_classes: int, input_shape: Sequence[int], *, width: int = 32,
+def small_cnn(num_classes: int, input_shape: Sequence[int], *, width: int = 16,
               hidden: int = 128, rngs: nnx.Rngs):
     return SmallCNN(num_classes, input_shape, width=width, hidden=hidden, rngs=rngs)
 
