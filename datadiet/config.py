@@ -19,6 +19,7 @@ def default_config():
     c.train.checkpoint_every_epochs = 1
     c.train.eval_batch_size = 1000
     c.train.max_checkpoints = 2
+    c.coreset = _default_coreset()
     c.log = ml_collections.ConfigDict({"progress": True, "tensorboard": True})
     return c
 
@@ -28,6 +29,11 @@ def _default_optim():
     return default_optim_config()
 
 
+def _default_coreset():
+    from datadiet.coresets.selector import default_coreset_config
+    return default_coreset_config()
+
+
 def validate_config(config):
     """Every field checked before data is loaded or anything is compiled."""
     from datadiet.models import MODELS
@@ -35,6 +41,8 @@ def validate_config(config):
 
     validate_data_config(config.data)
     validate_optim_config(config.optim)
+    from datadiet.coresets.selector import validate_coreset_config
+    validate_coreset_config(config.coreset)
     if config.model.name not in MODELS:
         raise ValueError(f"model.name={config.model.name!r} is not one of {sorted(MODELS)}")
     t = config.train

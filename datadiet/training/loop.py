@@ -26,6 +26,8 @@ class SelectionContext(NamedTuple):
     mesh: Any
     run: RunDir
     started: float  # time.time() of the run's start (resumes included): for event times
+    images: Any  # the training set on device, in source order
+    labels: Any
 
 
 def train_and_evaluate(config, workdir):
@@ -40,12 +42,19 @@ def train_and_evaluate(config, workdir):
         dataset = load_dataset(config.data, config.seed)
         if dataset.label_noise is not None:
             run.write_json("label_noise.json", dataset.label_noise)
-        final = train(config, dataset, Subset.full(dataset.n_train), run)
+        final = train(config, dataset, make_selector(config, dataset), run)
     except BaseException as e:  # incl. KeyboardInterrupt: the status must not say "running"
         run.set_status("failed", error=repr(e))
         raise
     run.set_status("done", final=final)
     return final
+
+
+def make_selector(config, dataset):
+    if config.coreset.method == "none":
+        return Subset.full(dataset.n_train)
+    from datadiet.coresets.selector import CoresetSelector
+    return CoresetSelector(config, dataset)
 
 
 def build_model(config, dataset):
@@ -110,7 +119,7 @@ def train(config, dataset, selector, run, on_step=None):
                     desc=run.path.split("/")[-1])
     final = {}
     for epoch in range(start_epoch, duration.num_epochs):
-        context = SelectionContext(graphdef, state, mesh, run, started)
+        context = SelectionContext(graphdef, state, mesh, run, started, images, labels)
         subset = selector.subset_for_epoch(epoch, context)
         first_step, step = duration.epoch_starts[epoch], duration.epoch_starts[epoch + 1]
         ids, weights = subset.epoch_batches(t.batch_size, config.seed, epoch)

@@ -1,0 +1,155 @@
+"""Coreset selection during training: GRAD-MATCH and its baselines as a loop selector.
+
+Schedule (AUTOMATA Algorithm 2): the first `warm_start * epochs` epochs train on all candidates;
+then a subset of k = fraction * candidates is selected at the first subset epoch and again every
+`every` epochs after it, from the model as it is at that moment. Each selection is saved in
+WORKDIR/selections/epoch_XXXX.npz (ids, weights) and logged in metrics.jsonl as an event with
+kind="selection" and its wall time, so a resumed run reloads it instead of selecting anew.
+Methods: gradmatch (per_class / per_batch / whole), random (one draw, kept), random_online
+(redrawn at every selection epoch), full (all candidates; the reference).
+"""
+import os
+import time
+
+import jax
+import ml_collections
+import numpy as np
+
+from datadiet.coresets import gradmatch
+from datadiet.data import Subset
+from datadiet.pergrad.chunked import example_grads
+
+METHODS = ("none", "full", "random", "random_online", "gradmatch")
+TARGETS = ("train", "val")
+
+
+def default_coreset_config():
+    c = ml_collections.ConfigDict()
+    c.method = "none"  # none: plain training on all data (no selector at all)
+    c.fraction = 0.1  # k = fraction * number of candidates
+    c.mode = "per_class"  # gradmatch: whole, per_class or per_batch
+    c.every = 5  # R: reselect every R epochs
+    c.warm_start = 0.0  # fraction of the epochs trained on all candidates first
+    c.lam = 0.5  # ridge lambda of OMP (CORDS' default)
+    c.eps = 1e-10  # OMP stops once the relative matching error is below this
+    c.target = "train"  # match the training gradient, or that of a held-out validation split
+    c.val_fraction = 0.1  # target=val: share of the training set held out (not trained on)
+    c.grads = "last_layer"  # per-example gradients: last_layer, full or projection
+    c.proj_dim = 1024  # grads=projection: dimension
+    c.chunk_size = 1024  # examples per jitted gradient chunk
+    return c
+
+
+def validate_coreset_config(c):
+    from datadiet.pergrad.chunked import GRAD_MODES
+    for field, value, accepted in (("method", c.method, METHODS), ("mode", c.mode, gradmatch.MODES),
+                                   ("target", c.target, TARGETS), ("grads", c.grads, GRAD_MODES)):
+        if value not in accepted:
+            raise ValueError(f"coreset.{field}={value!r} is not one of {list(accepted)}")
+    if not 0 < c.fraction <= 1:
+        raise ValueError(f"coreset.fraction={c.fraction} must be in (0, 1]")
+    if c.every < 1:
+        raise ValueError(f"coreset.every={c.every} must be >= 1")
+    if not 0 <= c.warm_start < 1:
+        raise ValueError(f"coreset.warm_start={c.warm_start} must be in [0, 1)")
+    if c.lam < 0 or c.eps < 0:
+        raise ValueError(f"coreset.lam={c.lam} and coreset.eps={c.eps} must be >= 0")
+
+
+class CoresetSelector:
+    def __init__(self, config, dataset):
+        self.c, self.config, self.dataset = config.coreset, config, dataset
+        self.batch_size = config.train.batch_size
+        ids = np.arange(dataset.n_train)
+        self.val_ids = np.array([], np.int64)
+        if self.c.target == "val":
+            rng = np.random.default_rng([config.seed, 0xba1])
+            self.val_ids = np.sort(rng.choice(ids, round(self.c.val_fraction * len(ids)), False))
+        self.candidates = np.setdiff1d(ids, self.val_ids)
+        self.k = max(1, round(self.c.fraction * len(self.candidates)))
+        self.warm = round(self.c.warm_start * config.train.epochs)
+        self._current = (None, None)  # (selection epoch, Subset)
+
+    def epoch_sizes(self, num_epochs):
+        if self.c.method == "full":
+            return [len(self.candidates)] * num_epochs
+        return [len(self.candidates)] * self.warm + [self.k] * (num_epochs - self.warm)
+
+    def selection_epoch(self, epoch):
+        if self.c.method == "random":
+            return self.warm
+        return self.warm + (epoch - self.warm) // self.c.every * self.c.every
+
+    def subset_for_epoch(self, epoch, context):
+        if self.c.method == "full" or epoch < self.warm:
+            return Subset.of(self.candidates, self.dataset.n_train)
+        sel_epoch = self.selection_epoch(epoch)
+        if self._current[0] != sel_epoch:
+            self._current = (sel_epoch, self._load_or_select(sel_epoch, context))
+        return self._current[1]
+
+    def _load_or_select(self, sel_epoch, context):
+        path = context.run.file(os.path.join("selections", f"epoch_{sel_epoch:04d}.npz"))
+        if os.path.exists(path):  # resumed run: the selection made before the kill
+            with np.load(path) as f:
+                return Subset.of(f["ids"], self.dataset.n_train, f["weights"])
+        start = time.time()
+        ids, weights, error = self._select(sel_epoch, context)
+        seconds = time.time() - start
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        np.savez(path + ".tmp.npz", ids=ids, weights=weights)
+        os.replace(path + ".tmp.npz", path)
+        context.run.log(kind="selection", split="train", epoch=sel_epoch,
+                        step=int(context.state.step), method=self.c.method, n_selected=len(ids),
+                        matching_error=error, selection_time=round(seconds, 4),
+                        time=round(time.time() - context.started, 3))
+        return Subset.of(ids, self.dataset.n_train, weights)
+
+    def _select(self, sel_epoch, context):
+        rng = np.random.default_rng([self.config.seed, sel_epoch, 0x5e1])
+        if self.c.method in ("random", "random_online"):
+            ids = np.sort(rng.choice(self.candidates, self.k, replace=False))
+            return ids, np.ones(self.k, np.float32), float("nan")
+        grads = example_grads(context, self.dataset, self.candidates, self.c)
+        y = self.dataset.y_train[self.candidates]
+        val = None
+        if self.c.target == "val":  # rescaled to the size of the candidate set
+            val_grads = example_grads(context, self.dataset, self.val_ids, self.c)
+            val = (val_grads, self.dataset.y_train[self.val_ids],
+                   len(self.candidates) / len(self.val_ids))
+        if self.c.mode == "per_class":
+            targets = _class_sums(grads, y, self.dataset.num_classes, val)
+            rows, weights, error = gradmatch.select_per_class(grads, y, targets, self.k,
+                                                              self.c.lam, self.c.eps)
+        elif self.c.mode == "whole":
+            target = _total(grads, val)
+            rows, weights, error = gradmatch.select_whole(grads, target, self.k, self.c.lam,
+                                                          self.c.eps)
+        else:  # per_batch: a fresh random partition of the candidates into batches
+            nb = len(self.candidates) // self.batch_size
+            batch_rows = rng.permutation(len(self.candidates))[: nb * self.batch_size]
+            batch_rows = batch_rows.reshape(nb, self.batch_size)
+            k_batches = max(1, self.k // self.batch_size)
+            # the target is the sum of the batch-mean gradients: each column is on its scale
+            target = _total(grads, val) / self.batch_size
+            rows, weights, error = gradmatch.select_per_batch(grads, target, batch_rows, k_batches,
+                                                              self.c.lam, self.c.eps)
+        ids = self.candidates[rows]
+        ids, weights = gradmatch.fill_budget(ids, weights, self.candidates, self.k, rng)
+        return ids, weights, error
+
+
+def _total(grads, val):
+    if val is None:
+        return grads.sum(axis=0)
+    val_grads, _, scale = val
+    return val_grads.sum(axis=0) * scale
+
+
+def _class_sums(grads, labels, num_classes, val):
+    if val is not None:
+        grads, labels, scale = val
+    else:
+        scale = 1.0
+    onehot = jax.nn.one_hot(labels, num_classes, dtype=grads.dtype)  # [n, C]
+    return (onehot.T @ grads) * scale  # [C, d]

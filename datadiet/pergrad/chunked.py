@@ -1,0 +1,60 @@
+"""Per-example gradients over a list of training ids, in fixed-size jitted chunks.
+
+Eval-mode BatchNorm, no augmentation; the chunk's batch axis is split over all devices.
+Returns a device array [len(ids), D] in the order of `ids`.
+"""
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from datadiet import parallel
+from datadiet.data.augment import normalize
+from datadiet.pergrad.last_layer import last_layer_grads
+
+GRAD_MODES = ("last_layer", "full", "projection")
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "fn"))
+def _chunk(graphdef, fn, params, batch_stats, images, labels, idx, mean, std):
+    x = normalize(images[idx], mean, std)
+    return fn(graphdef, params, batch_stats, x, labels[idx])
+
+
+@functools.lru_cache(maxsize=None)  # the same function object each time: no recompiles
+def grads_fn(mode, proj_dim=1024, seed=0):
+    """The per-example gradient function of a mode: (graphdef, params, stats, x, y) -> [B, D]."""
+    if mode == "last_layer":
+        return last_layer_grads
+    if mode in ("full", "projection"):
+        from datadiet import pergrad
+        kwargs = {"mode": mode}
+        if mode == "projection":
+            kwargs.update(proj_dim=proj_dim, seed=seed)
+        if mode == "full":  # flattened [B, P]: only for small models (a selection needs a matrix)
+            return functools.partial(_flat_full, pergrad.per_example_grads)
+        return functools.partial(pergrad.per_example_grads, **kwargs)
+    raise ValueError(f"grads={mode!r} is not one of {list(GRAD_MODES)}")
+
+
+def _flat_full(per_example_grads, graphdef, params, batch_stats, x, y):
+    tree = per_example_grads(graphdef, params, batch_stats, x, y, mode="full")
+    return jnp.concatenate([g.reshape(g.shape[0], -1) for g in jax.tree.leaves(tree)], axis=1)
+
+
+def example_grads(context, dataset, ids, cfg):
+    """Gradients of `ids` (numpy) with the model state in `context` (a SelectionContext)."""
+    fn = grads_fn(cfg.grads, cfg.proj_dim)
+    mesh = context.mesh
+    chunk = -(-min(cfg.chunk_size, len(ids)) // mesh.size) * mesh.size
+    n_chunks = -(-len(ids) // chunk)
+    padded = np.concatenate([ids, np.zeros(n_chunks * chunk - len(ids), ids.dtype)])
+    images, labels = context.images, context.labels
+    mean, std = jnp.asarray(dataset.mean), jnp.asarray(dataset.std)
+    state = context.state
+    out = [_chunk(context.graphdef, fn, state.params, state.batch_stats, images, labels,
+                  parallel.put_global(padded[i * chunk:(i + 1) * chunk], mesh, batch_axis=0),
+                  mean, std)
+           for i in range(n_chunks)]
+    return jnp.concatenate(out)[: len(ids)]
