@@ -161,7 +161,7 @@ def train(config, dataset, selector, run, on_step=None):
     if writer is not None:
         writer.close()
     if not final:  # everything was already done before a restart
-        final = {e["split"]: e for e in run.metrics()}
+        final = {e["split"]: e for e in run.metrics() if "kind" not in e}
     return final
 
 
