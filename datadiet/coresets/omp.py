@@ -1,4 +1,4 @@
-"""Orthogonal matching pursuit for gradient matching (GRAD-MATCH, AUTOMATA), jit-compiled and batched.
+"""Orthogonal matching pursuit for gradient matching (GRAD-MATCH, AUTOMATA): jitted, batched.
 
 Given per-example gradients as the rows of G [N, d] and a target gradient b [d], find a support S
 (|S| <= k, never the same row twice) and weights w >= 0 that minimise
@@ -17,13 +17,14 @@ How the cost stays near the floor of one N x d matrix-vector product (G @ r) per
   inverse of the Cholesky factor of A restricted to the passive set (rows of S with w > 0), so
   every solve is two matrix-vector products (x = M^T M h): XLA's CPU triangular solve is 10-25x
   slower than a matrix-vector product of the same size (0.8 ms vs 0.07 ms at 1000 x 1000), and an
-  explicit inverse of A (matrix inversion lemma) lost 4% accuracy in float32 where M lost 0.01%.
+  explicit inverse of A (matrix inversion lemma) lost 5% accuracy in float32 where M lost 0.015%
+  (a Gram matrix of condition number 5e3).
 - M is stored in selection order; rows of S outside the passive set (w = 0) and unused slots are
   identity rows, so the active-set method can drop or re-admit a row anywhere in the middle with a
-  closed-form rank-one update (see `_rank_one`), vectorised, O(|S|^2), no sequential loop.
-- Arrays grow in phases (capacities 64, 128, 256, ..., k): a step at support size s costs
-  O(C s) with C < 2 s, not O(k^2) from step 1 (a first version that padded to k x k from the start
-  took 711 s at N=50,000, k=5,000 against a floor of ~150 s).
+  closed-form rank-one update of M (see `_rank_one`): O(C^2) work, no refactorisation.
+- Arrays grow in phases (capacities 32, 64, 128, ..., k): besides G @ r a step costs O(C d + C^2)
+  with the capacity C < 2 |S|, not O(k d + k^2) from step 1 (a first version that padded its
+  factor to k x k took 711 s at N=50,000, k=5,000 against a floor of ~150 s).
 """
 from functools import partial
 from typing import NamedTuple
@@ -32,7 +33,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-_FIRST_CAPACITY = 64
+_FIRST_CAPACITY = 32
 
 
 class OMPResult(NamedTuple):
@@ -43,7 +44,7 @@ class OMPResult(NamedTuple):
         non-negative variant, exactly as an NNLS refit on the support gives).
     errors: [k], relative matching error ||G_S^T w - b|| / ||b|| after each step; after the solver
         stops it repeats the final error.
-    n_selected: int32, the number of chosen rows.
+    n_selected: int32, the number of chosen rows (<= budget <= k).
     """
     indices: jax.Array
     weights: jax.Array
@@ -51,24 +52,41 @@ class OMPResult(NamedTuple):
     n_selected: jax.Array
 
 
-@partial(jax.jit, static_argnames=("k", "nonneg"))
 def omp(G, b, k, lam=0.0, eps=0.0, nonneg=True, valid=None, budget=None):
-    """OMP on one problem: rows of G [N, d] matched to b [d]; k is the (static) maximal budget,
-    valid [N] bool masks rows that may be chosen, budget (<= k, dynamic) is this problem's budget.
-    Computes in G's dtype (float32 unless you pass float64 with x64 enabled)."""
+    """OMP on one problem: rows of G [N, d] matched to b [d]. k is the static maximal budget (a
+    new k compiles anew); lam, eps, valid [N] bool (rows that may be chosen) and budget (<= k)
+    are traced, so changing them does not recompile. Computes in G's dtype (float32 unless you
+    pass float64 with x64 enabled). nonneg=False gives plain OMP (largest |correlation|)."""
     valid = jnp.ones(G.shape[0], bool) if valid is None else valid
     budget = k if budget is None else budget
-    return _solve(G, b, valid, budget, lam, eps, k=k, nonneg=nonneg)
+    return _omp(G, b, valid, budget, lam, eps, k=k, nonneg=nonneg)
+
+
+def omp_batched(G, b, k, lam=0.0, eps=0.0, nonneg=True, valid=None, budgets=None):
+    """Independent problems solved together (e.g. one per class): G [P, n, d], b [P, d],
+    valid [P, n] (pad smaller problems with invalid rows), budgets [P] each <= k; shared lam and
+    eps. Results have a leading [P] axis."""
+    valid = jnp.ones(G.shape[:2], bool) if valid is None else valid
+    budgets = jnp.full(G.shape[0], k) if budgets is None else budgets
+    return _omp_batched(G, b, valid, budgets, lam, eps, k=k, nonneg=nonneg)
 
 
 @partial(jax.jit, static_argnames=("k", "nonneg"))
-def omp_batched(G, b, k, lam=0.0, eps=0.0, nonneg=True, valid=None, budgets=None):
-    """Independent problems solved together (e.g. one per class): G [P, n, d], b [P, d],
-    valid [P, n] (pad smaller problems with invalid rows), budgets [P] each <= k. Shared lam, eps."""
-    valid = jnp.ones(G.shape[:2], bool) if valid is None else valid
-    budgets = jnp.full(G.shape[0], k) if budgets is None else budgets
-    solve = partial(_solve, k=k, nonneg=nonneg)
-    return jax.vmap(solve, in_axes=(0, 0, 0, 0, None, None))(G, b, valid, budgets, lam, eps)
+def _omp(G, b, valid, budget, lam, eps, *, k, nonneg):
+    return _solve(G, b, valid, budget, lam, eps, k=k, nonneg=nonneg, batched=False)
+
+
+@partial(jax.jit, static_argnames=("k", "nonneg"))
+def _omp_batched(G, b, valid, budgets, lam, eps, *, k, nonneg):
+    return _solve(G, b, valid, budgets, lam, eps, k=k, nonneg=nonneg, batched=True)
+
+
+class _Problem(NamedTuple):
+    G: jax.Array
+    b: jax.Array
+    budget: jax.Array
+    bnorm: jax.Array
+    tol: jax.Array      # scores and KKT gradients below this are rounding noise
 
 
 class _State(NamedTuple):
@@ -77,38 +95,56 @@ class _State(NamedTuple):
     idx: jax.Array      # [k] chosen rows, -1 padded
     errors: jax.Array   # [k]
     err: jax.Array      # current relative error
-    chosen: jax.Array   # [N] bool, rows already in S (never chosen twice)
+    chosen: jax.Array   # [N] bool, rows in S or invalid: never chosen (again)
     c: jax.Array        # [N] correlations G @ r of the current residual
     Gs: jax.Array       # [C, d] chosen rows of G, in selection order ("slots")
     A: jax.Array        # [C, C] ridge Gram G_S G_S^T + lam I (valid on the first s slots)
-    M: jax.Array        # [C, C] inverse Cholesky factor of A on the passive slots, identity elsewhere
+    M: jax.Array        # [C, C] inverse Cholesky factor of A on the passive slots, else identity
     P: jax.Array        # [C] bool, passive slots (in the fit; the others have w = 0)
     w: jax.Array        # [C]
     h: jax.Array        # [C] G_S b
 
 
-def _solve(G, b, valid, budget, lam, eps, *, k, nonneg):
+def _solve(G, b, valid, budget, lam, eps, *, k, nonneg, batched):
+    """One problem, or a batch along a leading axis. The per-problem pieces are vmapped but the
+    loops are shared: vmapping a whole while loop makes JAX select between the old and new carry
+    of every problem at every step, rewriting every [C, d] buffer (30% on top of the floor)."""
+    vec = jax.vmap if batched else (lambda f: f)
+    lam, eps = jnp.asarray(lam, G.dtype), jnp.asarray(eps, G.dtype)
+    st, prob = vec(partial(_init, eps=eps, k=k, nonneg=nonneg))(G, b, valid, budget)
+    for C in _capacities(k):  # one loop per capacity: array shapes grow with the support
+        step = vec(partial(_step, lam=lam, eps=eps, C=C, nonneg=nonneg))
+        st = lax.while_loop(lambda st, C=C: jnp.any(_live(st, C)), lambda st: step(st, prob),
+                            vec(partial(_grow, C=C))(st))
+    return vec(partial(_result, nonneg=nonneg))(st)
+
+
+def _init(G, b, valid, budget, *, eps, k, nonneg):
     N, d = G.shape
     dt = G.dtype
-    b, lam, eps = b.astype(dt), jnp.asarray(lam, dt), jnp.asarray(eps, dt)
+    b = b.astype(dt)
     bnorm = jnp.maximum(jnp.linalg.norm(b), jnp.finfo(dt).tiny)
-    err0 = jnp.linalg.norm(b) / bnorm  # 1, or 0 for b = 0
     c = G @ b
-    # Scores and KKT gradients below this are rounding noise: stop picking / re-admitting there.
-    tol = 100 * jnp.finfo(dt).eps * jnp.max(jnp.where(valid, jnp.abs(c), 0))
+    prob = _Problem(G, b, budget, bnorm,
+                    100 * jnp.finfo(dt).eps * jnp.max(jnp.where(valid, jnp.abs(c), 0)))
     st = _State(
         s=jnp.int32(0), done=jnp.bool_(False), idx=jnp.full(k, -1, jnp.int32),
-        errors=jnp.zeros(k, dt), err=err0, chosen=~valid, c=c,
+        errors=jnp.zeros(k, dt), err=jnp.linalg.norm(b) / bnorm, chosen=~valid, c=c,
         Gs=jnp.zeros((0, d), dt), A=jnp.zeros((0, 0), dt), M=jnp.zeros((0, 0), dt),
         P=jnp.zeros(0, bool), w=jnp.zeros(0, dt), h=jnp.zeros(0, dt))
-    st = st._replace(done=_finished(st, budget, eps, tol, nonneg))
-    step = partial(_step, G=G, b=b, bnorm=bnorm, lam=lam, eps=eps, tol=tol, budget=budget,
-                   nonneg=nonneg)
-    for C in _capacities(k):  # one while loop per capacity: shapes grow with the support
-        st = lax.while_loop(lambda st, C=C: ~st.done & (st.s < C), step, _grow(st, C))
+    return st._replace(done=_finished(st, prob, eps, nonneg)), prob
+
+
+def _result(st, *, nonneg):
+    k = st.errors.shape[0]
     errors = jnp.where(jnp.arange(k) < st.s, st.errors, st.err)
     w = jnp.maximum(st.w, 0) if nonneg else st.w
-    return OMPResult(st.idx, jnp.where(st.P, w, 0), errors, st.s)
+    w = jnp.pad(jnp.where(st.P, w, 0), (0, k - w.shape[0]))
+    return OMPResult(st.idx, w, errors, st.s)
+
+
+def _live(st, C):
+    return ~st.done & (st.s < C)
 
 
 def _capacities(k):
@@ -128,39 +164,57 @@ def _grow(st, C):
                        P=jnp.pad(st.P, (0, n)), w=jnp.pad(st.w, (0, n)), h=jnp.pad(st.h, (0, n)))
 
 
+_IN_BOUNDS = "promise_in_bounds"
+
+
+def _put(x, i, v):
+    """x.at[i].set(v) for an index known to be in bounds. The default mode (drop out-of-bounds
+    writes) made XLA rewrite the whole [C, d] buffer with a select, plus two copies, every step."""
+    return x.at[i].set(v, mode=_IN_BOUNDS)
+
+
 def _scores(c, nonneg):
     return c if nonneg else jnp.abs(c)
 
 
-def _finished(st, budget, eps, tol, nonneg):
+def _finished(st, prob, eps, nonneg):
     """Stop at the budget, below eps, or when no unchosen row has a score above rounding noise
     (non-negative variant: a row with correlation <= 0 cannot lower the error)."""
     best = jnp.max(jnp.where(st.chosen, -jnp.inf, _scores(st.c, nonneg)))
-    return (st.s >= budget) | (st.err < eps) | ~(best > tol)
+    return (st.s >= prob.budget) | (st.err < eps) | ~(best > prob.tol)
 
 
-def _step(st, *, G, b, bnorm, lam, eps, tol, budget, nonneg):
-    """One greedy step: choose a row, append it to the factor, refit, update the residual."""
+def _step(st, prob, *, lam, eps, C, nonneg):
+    """One greedy step: choose a row, append it to the factor, refit, update the residual. In a
+    batch, problems that are not live (done, or at this phase's capacity) run it too but change
+    nothing: every write is masked."""
+    live = _live(st, C)
     j = jnp.argmax(jnp.where(st.chosen, -jnp.inf, _scores(st.c, nonneg))).astype(jnp.int32)
-    g = G[j]
-    q = st.s                                   # the new slot
-    a = st.Gs @ g                              # its Gram column with the current support
-    A = st.A.at[q].set(a).at[:, q].set(a).at[q, q].set(g @ g + lam)
-    M, ok = _insert(st.M, A, st.P, q, append=True)
+    g = prob.G[j]
+    q = jnp.minimum(st.s, C - 1)  # the new slot (slots >= s are not read until written)
 
-    def accept(st):
-        st = st._replace(s=q + 1, idx=st.idx.at[q].set(j), chosen=st.chosen.at[j].set(True),
-                         Gs=st.Gs.at[q].set(g), A=A, M=M, P=st.P.at[q].set(True),
-                         h=st.h.at[q].set(g @ b))
-        st = _refit_nonneg(st, tol) if nonneg else st._replace(w=_passive_solve(st.M, st.h, st.P))
-        r = b - st.w @ st.Gs
-        err = jnp.linalg.norm(r) / bnorm
-        st = st._replace(err=err, errors=st.errors.at[q].set(err), c=G @ r)
-        return st._replace(done=_finished(st, budget, eps, tol, nonneg))
+    def put(x, v):  # writes row q, or rewrites what is there if not live
+        start = (q,) + (q * 0,) * v.ndim
+        return lax.dynamic_update_slice(x, jnp.where(live, v, x[q])[None], start)
 
-    # A row numerically in the span of the support (possible only with lam = 0) ends the run,
-    # as in scikit-learn: the factor cannot take it.
-    return lax.cond(ok, accept, lambda st: st._replace(done=True), st)
+    # Write g first and read Gs only afterwards: reading the old buffer after the write made XLA
+    # copy the whole [C, d] buffer every step.
+    Gs = put(st.Gs, g)
+    a = (Gs @ g).at[q].add(lam, mode=_IN_BOUNDS)  # its ridge Gram column with the support
+    A = put(st.A, a).at[:, q].set(jnp.where(live, a, st.A[:, q]), mode=_IN_BOUNDS)
+    # A row numerically in the span of the support (possible only with lam = 0) ends the run, as
+    # in scikit-learn: the factor cannot take it. (Updates are masked rather than put under a
+    # lax.cond, which would copy the [C, d] and [C, C] buffers every step.)
+    M, ok = _insert(st.M, A, st.P, q, append=True, allow=live)
+    st = st._replace(s=st.s + ok, idx=_put(st.idx, q, jnp.where(ok, j, st.idx[q])),
+                     chosen=_put(st.chosen, j, st.chosen[j] | live), Gs=Gs, A=A, M=M,
+                     P=_put(st.P, q, st.P[q] | ok), h=put(st.h, g @ prob.b))
+    st = _refit_nonneg(st, prob.tol) if nonneg else st._replace(w=_passive_solve(st.M, st.h, st.P))
+    r = prob.b - st.w @ st.Gs
+    err = jnp.linalg.norm(r) / prob.bnorm
+    st = st._replace(err=err, errors=_put(st.errors, q, jnp.where(live, err, st.errors[q])),
+                     c=prob.G @ r)
+    return st._replace(done=st.done | (live & (~ok | _finished(st, prob, eps, nonneg))))
 
 
 def _passive_solve(M, h, P):
@@ -188,7 +242,7 @@ def _refit_nonneg(st, tol):
             ratio = jnp.where(infeasible, w / jnp.where(gap > 0, gap, 1), jnp.inf)
             p = jnp.argmin(ratio)
             alpha = jnp.clip(ratio[p], 0, 1)
-            P = P.at[p].set(False)
+            P = _put(P, p, False)
             return _delete(M, p), P, jnp.where(P, w + alpha * (x - w), 0), jnp.bool_(False)
 
         def admit_or_stop(M, P, w):
@@ -196,8 +250,8 @@ def _refit_nonneg(st, tol):
             t = jnp.argmax(grad)
 
             def admit(M, P):
-                M_t, ok = _insert(M, st.A, P, t, append=False)
-                return jnp.where(ok, M_t, M), P.at[t].set(ok), x, ~ok
+                M, ok = _insert(M, st.A, P, t, append=False)
+                return M, _put(P, t, ok), x, ~ok
 
             return lax.cond(grad[t] > tol, admit, lambda M, P: (M, P, x, jnp.bool_(True)), M, P)
 
@@ -209,23 +263,25 @@ def _refit_nonneg(st, tol):
     return st._replace(M=M, P=P, w=w)
 
 
-def _insert(M, A, P, p, append):
+def _insert(M, A, P, p, append, allow=True):
     """Adds slot p to the passive set: returns the updated inverse factor and whether the new
-    pivot is safely positive. With L L^T the Cholesky factor and M = L^{-1}: with u = M a
-    (a = A[:, p] on P), the new row p of M is (e_p - u_{<p} M) / delta, delta^2 = A_pp - |u_{<p}|^2;
-    the rows after p get a rank-one downdate by y = u_{>p} / delta (nothing after p when appending)."""
+    pivot is safely positive (if not, M is returned unchanged). With L L^T the Cholesky factor
+    and M = L^{-1}, and u = M a (a = A[:, p] on P): the new row p of M is (e_p - u_{<p} M) / delta
+    with delta^2 = A_pp - |u_{<p}|^2, and the rows after p get a rank-one downdate by
+    y = u_{>p} / delta (there are none when appending)."""
     C = M.shape[0]
     ar = jnp.arange(C)
     a = jnp.where(P & (ar != p), A[:, p], 0)
     u = M @ a
     before = ar < p
     delta2 = A[p, p] - jnp.sum(jnp.where(before, u, 0) ** 2)
-    ok = delta2 > jnp.finfo(M.dtype).eps * A[p, p]
+    ok = allow & (delta2 > jnp.finfo(M.dtype).eps * A[p, p])
     delta = jnp.sqrt(jnp.where(ok, delta2, 1))
-    row = (jnp.where(ar == p, 1, 0).astype(M.dtype) - jnp.where(before, u, 0) @ M) / delta
-    M = M.at[p].set(row)
+    e_p = (ar == p).astype(M.dtype)
+    row = jnp.where(ok, (e_p - jnp.where(before, u, 0) @ M) / delta, e_p)
+    M = _put(M, p, row)
     if not append:
-        y = jnp.where(ar > p, u, 0) / delta
+        y = jnp.where(ok & (ar > p), u, 0) / delta
         M = _rank_one(M - jnp.outer(y, row), y, -1.0)
     return M, ok
 
@@ -237,19 +293,24 @@ def _delete(M, p):
     y = jnp.where(ar > p, -M[:, p] / M[p, p], 0)
     M = _rank_one(M + jnp.outer(y, M[p]), y, 1.0)
     e = (ar == p).astype(M.dtype)
-    return M.at[p].set(e).at[:, p].set(e)
+    return _put(M, p, e).at[:, p].set(e, mode=_IN_BOUNDS)
 
 
 def _rank_one(V, y, sign):
     """T^{-1} V for the lower-triangular T with T T^T = I + sign * y y^T, in closed form:
     with s_i = 1 + sign * sum_{j<=i} y_j^2,
     (T^{-1} V)_i = (V_i - sign * y_i / s_{i-1} * sum_{j<i} y_j V_j) / sqrt(s_i / s_{i-1}).
-    If L L^T = A then L' = L T factors A + sign * (L y)(L y)^T, so M' = T^{-1} M. The prefix sums
-    make it vectorised (an associative scan: jnp.cumsum's reduce-window was 5x slower on CPU)."""
-    y2 = y * y
-    s_incl = 1 + sign * lax.associative_scan(jnp.add, y2)
-    s_prev = jnp.maximum(s_incl - sign * y2, jnp.finfo(V.dtype).tiny)
-    s_incl = jnp.maximum(s_incl, jnp.finfo(V.dtype).tiny)
-    yV = y[:, None] * V
-    prefix = jnp.pad(lax.associative_scan(jnp.add, yV[:-1], axis=0), ((1, 0), (0, 0)))  # j < i
-    return (V - (sign * y / s_prev)[:, None] * prefix) / jnp.sqrt(s_incl / s_prev)[:, None]
+    If L L^T = A then L' = L T factors A + sign * (L y)(L y)^T, so M' = T^{-1} M. One scan over
+    the rows carries the prefix sum; on CPU it ran faster and compiled 5x faster than an
+    associative scan (jnp.cumsum's reduce-window was slower still)."""
+    tiny = jnp.finfo(V.dtype).tiny
+
+    def row(carry, v_y):
+        prefix, s_prev = carry
+        v, y_i = v_y
+        s_i = jnp.maximum(s_prev + sign * y_i * y_i, tiny)
+        out = (v - (sign * y_i / s_prev) * prefix) / jnp.sqrt(s_i / s_prev)
+        return (prefix + y_i * v, s_i), out
+
+    carry = (jnp.zeros(V.shape[1], V.dtype), jnp.ones((), V.dtype))
+    return lax.scan(row, carry, (V, y))[1]
