@@ -3,8 +3,8 @@
   python train.py --config=configs/fashion_mnist_cnn.py --workdir=runs/fmnist \
       [--config.data.path=/path/to/fashion_mnist.npz]
 
-Runtime: ~10 minutes on 2 CPU cores (60,000 examples x 15 epochs).
-Expected result: test accuracy >= 0.91 (about 0.92).
+Runtime: ~8.5 minutes on 2 CPU cores (60,000 examples x 15 epochs; measured 8 min 21 s).
+Expected result: test accuracy >= 0.91 (measured 0.9262, seed 0).
 """
 from datadiet.config import default_config
 
