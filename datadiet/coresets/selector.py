@@ -17,7 +17,7 @@ import numpy as np
 
 from datadiet.coresets import gradmatch
 from datadiet.data import Subset
-from datadiet.pergrad.chunked import example_grads
+from datadiet.pergrad.chunked import GRAD_MODES, example_grads
 
 METHODS = ("none", "full", "random", "random_online", "gradmatch")
 TARGETS = ("train", "val")
@@ -41,7 +41,6 @@ def default_coreset_config():
 
 
 def validate_coreset_config(c):
-    from datadiet.pergrad.chunked import GRAD_MODES
     for field, value, accepted in (("method", c.method, METHODS), ("mode", c.mode, gradmatch.MODES),
                                    ("target", c.target, TARGETS), ("grads", c.grads, GRAD_MODES)):
         if value not in accepted:
