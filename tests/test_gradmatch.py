@@ -115,3 +115,30 @@ def test_bad_coreset_fields_are_named(tmp_path):
         config = _coreset_config(**{field: value})
         with pytest.raises(ValueError, match=message):
             train_and_evaluate(config, str(tmp_path / field))
+
+
+def test_selection_gradient_modes_match_a_per_example_grad():
+    """grads='full' rows equal jax.grad of one example's loss; projection has proj_dim columns."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+    from datadiet.models import get_model
+    from datadiet.pergrad.chunked import grads_fn
+    from datadiet.training.state import apply_model, split_model
+
+    g, p, b = split_model(get_model("mlp", 3, (4, 4, 1), 0, hidden=(5,)))
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(6, 4, 4, 1)), jnp.float32)
+    y = jnp.arange(6) % 3
+
+    def loss(params, xi, yi):
+        logits, _ = apply_model(g, params, b, xi[None], False)
+        return optax.softmax_cross_entropy_with_integer_labels(logits, yi[None]).sum()
+
+    full = grads_fn("full")(g, p, b, x, y)
+    for i in range(6):
+        ref = jnp.concatenate([leaf.reshape(-1) for leaf in
+                               jax.tree.leaves(jax.grad(loss)(p, x[i], y[i]))])
+        np.testing.assert_allclose(full[i], ref, atol=1e-6)
+    assert grads_fn("projection", 8)(g, p, b, x, y).shape == (6, 8)
+    with pytest.raises(ValueError, match="grads='hessian'"):
+        grads_fn("hessian")

@@ -27,19 +27,18 @@ def grads_fn(mode, proj_dim=1024, seed=0):
     """The per-example gradient function of a mode: (graphdef, params, stats, x, y) -> [B, D]."""
     if mode == "last_layer":
         return last_layer_grads
-    if mode in ("full", "projection"):
+    if mode == "full":  # flattened [B, P]: only for small models (a selection needs a matrix)
+        return _flat_full
+    if mode == "projection":
         from datadiet import pergrad
-        kwargs = {"mode": mode}
-        if mode == "projection":
-            kwargs.update(proj_dim=proj_dim, seed=seed)
-        if mode == "full":  # flattened [B, P]: only for small models (a selection needs a matrix)
-            return functools.partial(_flat_full, pergrad.per_example_grads)
-        return functools.partial(pergrad.per_example_grads, **kwargs)
+        return functools.partial(pergrad.per_example_grads, mode="projection",
+                                 proj_dim=proj_dim, seed=seed)
     raise ValueError(f"grads={mode!r} is not one of {list(GRAD_MODES)}")
 
 
-def _flat_full(per_example_grads, graphdef, params, batch_stats, x, y):
-    tree = per_example_grads(graphdef, params, batch_stats, x, y, mode="full")
+def _flat_full(graphdef, params, batch_stats, x, y):
+    from datadiet import pergrad
+    tree = pergrad.per_example_grads(graphdef, params, batch_stats, x, y, mode="full")
     return jnp.concatenate([g.reshape(g.shape[0], -1) for g in jax.tree.leaves(tree)], axis=1)
 
 

@@ -77,8 +77,8 @@ def train(config, dataset, selector, run, on_step=None):
     """Trains a fresh model on what `selector` picks each epoch, resuming from run's checkpoint.
 
     `selector` is a Subset (the same every epoch) or an object with
-    `subset_for_epoch(epoch, context) -> Subset` (context: graphdef, state, mesh, run; it may
-    run a selection there and log it) and `epoch_sizes(num_epochs) -> [size per epoch]`.
+    `subset_for_epoch(epoch, context) -> Subset` (context: a SelectionContext; it may run a
+    selection there and log it) and `epoch_sizes(num_epochs) -> [size per epoch]`.
     on_step(step, s, epoch_ids, batch_weights, out) is an optional host callback (trackers): batch
     s of the epoch's [steps, B] ids; it gets device arrays and should not block on them.
     """
