@@ -3,6 +3,8 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from datadiet.config import validate_config
+from datadiet.scores import compute_scores
 from datadiet.training.loop import train_and_evaluate
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a config file.",
@@ -18,6 +20,11 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
     if _DISTRIBUTED.value:
         jax.distributed.initialize()
+    validate_config(_CONFIG.value)
+    if _CONFIG.value.job == "scores":
+        scores = compute_scores(_CONFIG.value, _WORKDIR.value)
+        print(f"wrote {len(scores)} score files to {_WORKDIR.value}/scores: {sorted(scores)}")
+        return
     final = train_and_evaluate(_CONFIG.value, _WORKDIR.value)
     print({split: {k: event[k] for k in ("step", "loss", "accuracy")}
            for split, event in final.items()})

@@ -4,8 +4,12 @@ import ml_collections
 from datadiet.data import default_data_config, validate_data_config
 
 
+JOBS = ("train", "scores")
+
+
 def default_config():
     c = ml_collections.ConfigDict()
+    c.job = "train"  # train: one run (optionally pruned / coreset); scores: the scores job
     c.seed = 0
     c.data = default_data_config()
     c.model = ml_collections.ConfigDict({"name": "small_cnn", "kwargs": {}})
@@ -20,6 +24,8 @@ def default_config():
     c.train.eval_batch_size = 1000
     c.train.max_checkpoints = 2
     c.coreset = _default_coreset()
+    c.prune = _default_prune()
+    c.scores = _default_scores()
     c.log = ml_collections.ConfigDict({"progress": True, "tensorboard": True})
     return c
 
@@ -34,15 +40,34 @@ def _default_coreset():
     return default_coreset_config()
 
 
+def _default_prune():
+    from datadiet.prune import default_prune_config
+    return default_prune_config()
+
+
+def _default_scores():
+    from datadiet.scores import default_scores_config
+    return default_scores_config()
+
+
 def validate_config(config):
     """Every field checked before data is loaded or anything is compiled."""
     from datadiet.models import MODELS
     from datadiet.training.optim import validate_optim_config
 
+    if config.job not in JOBS:
+        raise ValueError(f"job={config.job!r} is not one of {list(JOBS)}")
     validate_data_config(config.data)
     validate_optim_config(config.optim)
     from datadiet.coresets.selector import validate_coreset_config
     validate_coreset_config(config.coreset)
+    from datadiet.prune import validate_prune_config
+    validate_prune_config(config.prune)
+    if config.prune.method != "none" and config.coreset.method != "none":
+        raise ValueError(f"prune.method={config.prune.method!r} and coreset.method="
+                         f"{config.coreset.method!r}: choose one way to pick the subset")
+    from datadiet.scores.job import validate_scores_config
+    validate_scores_config(config)
     if config.model.name not in MODELS:
         raise ValueError(f"model.name={config.model.name!r} is not one of {sorted(MODELS)}")
     t = config.train

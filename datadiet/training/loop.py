@@ -51,6 +51,9 @@ def train_and_evaluate(config, workdir):
 
 
 def make_selector(config, dataset):
+    if config.prune.method != "none":
+        from datadiet.prune import pruned_subset
+        return pruned_subset(config, dataset)
     if config.coreset.method == "none":
         return Subset.full(dataset.n_train)
     from datadiet.coresets.selector import CoresetSelector
@@ -73,7 +76,7 @@ class FixedSelector:
         return self.subset
 
 
-def train(config, dataset, selector, run, on_step=None):
+def train(config, dataset, selector, run, on_step=None, on_epoch=None):
     """Trains a fresh model on what `selector` picks each epoch, resuming from run's checkpoint.
 
     `selector` is a Subset (the same every epoch) or an object with
@@ -81,6 +84,9 @@ def train(config, dataset, selector, run, on_step=None):
     selection there and log it) and `epoch_sizes(num_epochs) -> [size per epoch]`.
     on_step(step, s, epoch_ids, batch_weights, out) is an optional host callback (trackers): batch
     s of the epoch's [steps, B] ids; it gets device arrays and should not block on them.
+    on_epoch(epoch, state) is an optional host callback with the state after `epoch` epochs: once
+    before training (epoch 0 = the initial parameters, or the resumed epoch) and after every
+    epoch, before that epoch's checkpoint; it must be idempotent (a resume repeats a call).
     """
     if not hasattr(selector, "subset_for_epoch"):
         selector = FixedSelector(selector)
@@ -118,6 +124,8 @@ def train(config, dataset, selector, run, on_step=None):
                     initial=int(state.step) * t.batch_size, disable=not config.log.progress,
                     desc=run.path.split("/")[-1])
     final = {}
+    if on_epoch is not None:
+        on_epoch(start_epoch, state)
     for epoch in range(start_epoch, duration.num_epochs):
         context = SelectionContext(graphdef, state, mesh, run, started, images, labels)
         subset = selector.subset_for_epoch(epoch, context)
@@ -152,6 +160,8 @@ def train(config, dataset, selector, run, on_step=None):
             run.log(**event)
             _write_tb(writer, event)
             final[event["split"]] = event
+        if on_epoch is not None:
+            on_epoch(epoch + 1, state)
         if last or (epoch + 1) % t.checkpoint_every_epochs == 0:
             checkpointer.save(step, state, {"epoch": epoch, "step": step, "elapsed": now})
         bar.set_postfix(loss=f"{train_metrics['loss']:.3f}",

@@ -1,0 +1,68 @@
+"""The `prune` config section: the fixed training subset of a pruned run."""
+import json
+import os
+
+import ml_collections
+import numpy as np
+
+from datadiet.data import Subset
+from datadiet.prune.select import METHODS, keep_ids
+
+
+def default_prune_config():
+    c = ml_collections.ConfigDict()
+    c.method = "none"  # none (all data) or one of select.METHODS
+    c.scores = ""  # a <name>.npy written by the scores job (not needed for random)
+    c.keep = 1.0  # fraction of the training set kept
+    c.offset = 0.0  # window: start of the kept ranks, as a fraction (0 = highest scores)
+    c.class_balanced = False
+    c.seed = -1  # random draws; -1: config.seed
+    return c
+
+
+def validate_prune_config(cfg):
+    if cfg.method == "none":
+        return
+    if cfg.method not in METHODS:
+        raise ValueError(f"prune.method={cfg.method!r} is not one of {['none', *METHODS]}")
+    if not 0 < cfg.keep <= 1:
+        raise ValueError(f"prune.keep={cfg.keep} must be a fraction in (0, 1]")
+    if cfg.method == "window" and not 0 <= cfg.offset <= 1 - cfg.keep + 1e-9:
+        raise ValueError(f"prune.offset={cfg.offset} must be in [0, 1 - prune.keep]")
+    if cfg.method != "random" and not os.path.isfile(cfg.scores):
+        raise ValueError(f"prune.scores={cfg.scores!r} is not a file; give a <name>.npy written "
+                         "by the scores job")
+
+
+def pruned_subset(config, dataset):
+    """The kept ids (source order) as a Subset; checks the scores belong to this training set."""
+    cfg = config.prune
+    seed = config.seed if cfg.seed < 0 else cfg.seed
+    if cfg.method == "random":
+        scores = np.zeros(dataset.n_train, np.float32)
+    else:
+        scores = np.load(cfg.scores)
+        if scores.shape != (dataset.n_train,):
+            raise ValueError(f"prune.scores={cfg.scores!r} has shape {scores.shape}; the "
+                             f"training set has {dataset.n_train} examples")
+        _check_same_noise(cfg.scores, dataset)
+    ids = keep_ids(scores, cfg.keep, cfg.method, offset=cfg.offset, labels=dataset.y_train,
+                   class_balanced=cfg.class_balanced, seed=seed)
+    return Subset.of(ids, dataset.n_train)
+
+
+def _check_same_noise(scores_path, dataset):
+    """Scores taken on corrupted labels must prune a run with the very same corruption."""
+    job_dir = os.path.dirname(os.path.dirname(os.path.abspath(scores_path)))
+    record_path = os.path.join(job_dir, "label_noise.json")
+    scored = None
+    if os.path.exists(record_path):
+        with open(record_path) as f:
+            scored = json.load(f)
+    elif not os.path.exists(os.path.join(job_dir, "config.json")):
+        return  # scores from elsewhere: nothing to compare against
+    if scored != dataset.label_noise:
+        raise ValueError(f"prune.scores={scores_path!r} was computed with label noise "
+                         f"{'on' if scored else 'off'} but this run has it "
+                         f"{'on' if dataset.label_noise else 'off'} or with other ids; use the "
+                         "same data.label_noise and data.label_noise_seed as the scores job")

@@ -1,0 +1,159 @@
+"""The Data Diet pruning experiments, one command each (the config's `experiment.kind`):
+
+  curve   final test accuracy vs fraction pruned, per score (paper Figure 1, bottom)
+  epochs  a fixed kept fraction, scores taken at different epochs (Figure 1, top)
+  window  sliding window over score ranks, with and without label noise (Figure 2)
+
+  python experiments/pruning.py --config=configs/fashion_mnist_prune_curve.py --workdir=runs/fig1b
+
+It runs the scores job(s) first (one per label-noise level, in EXPERIMENT.scores_root, default
+the workdir: reused when finished, resumed when interrupted), then every retraining run as an
+ordinary run directory under WORKDIR/runs/ (finished ones are reused), then writes
+WORKDIR/results.json (every run, and per point the mean and 16-84 percentile band over seeds)
+and WORKDIR/<kind>.png through analysis/pruning_figures.py.
+"""
+import copy
+import json
+import os
+import sys
+
+import jax
+import numpy as np
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from analysis import pruning_figures  # noqa: E402
+from datadiet.data import load_dataset  # noqa: E402
+from datadiet.prune import noise_detection  # noqa: E402
+from datadiet.scores import compute_scores  # noqa: E402
+from datadiet.training.loop import train_and_evaluate  # noqa: E402
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "An experiment config.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Experiment directory.")
+flags.mark_flags_as_required(["config", "workdir"])
+KINDS = ("curve", "epochs", "window")
+
+
+def scores_dir(config, workdir, noise):
+    root = config.experiment.scores_root or workdir
+    return os.path.join(root, f"scores_noise{noise}")
+
+
+def run_config(config):
+    """The experiment config without its `experiment` section: an ordinary run config."""
+    c = copy.deepcopy(config)
+    with c.unlocked():
+        del c["experiment"]
+    return c
+
+
+def run_scores_job(config, workdir, noise):
+    c = run_config(config)
+    c.data.label_noise = noise
+    path = scores_dir(config, workdir, noise)
+    compute_scores(c, path)
+    return path
+
+
+def retrain(config, workdir, name, seed, noise=0.0, **prune):
+    """One run from a fresh init on the kept subset (iteration-matched): its test accuracy."""
+    c = run_config(config)
+    c.job, c.seed, c.data.label_noise = "train", seed, noise
+    # Every retraining seed must see the labels the scores job corrupted (its seed's draw).
+    if c.data.label_noise_seed < 0:
+        c.data.label_noise_seed = config.seed
+    c.prune.update(prune)
+    final = train_and_evaluate(c, os.path.join(workdir, "runs", f"{name}_s{seed}"))
+    acc = final["test"]["accuracy"]
+    print(f"{name} seed {seed}: test accuracy {acc:.4f}", flush=True)
+    return acc
+
+
+def band(values):
+    v = np.asarray(values, np.float64)
+    return {"mean": v.mean(), "p16": np.percentile(v, 16), "p84": np.percentile(v, 84),
+            "n": len(v), "values": v.tolist()}
+
+
+def curve(config, workdir):
+    e = config.experiment
+    sdir = run_scores_job(config, workdir, 0.0)
+    full = [retrain(config, workdir, "full", s) for s in e.seeds]
+    points = []
+    for label, score in e.methods:
+        for pruned in e.fractions_pruned:
+            if pruned == 0:
+                accs = full
+            else:
+                kw = dict(method="random") if score == "random" else dict(
+                    method="high", scores=os.path.join(sdir, "scores", score + ".npy"))
+                accs = [retrain(config, workdir, f"{score}_pruned{pruned}", s, keep=1 - pruned,
+                                **kw) for s in e.seeds]
+            points.append({"method": label, "score": score, "fraction_pruned": pruned,
+                           **band(accs)})
+    return {"points": points}
+
+
+def epochs(config, workdir):
+    e = config.experiment
+    sdir = run_scores_job(config, workdir, 0.0)
+    full = band([retrain(config, workdir, "full", s) for s in e.seeds])
+    random = band([retrain(config, workdir, f"random_pruned{e.fraction_pruned}", s,
+                           method="random", keep=1 - e.fraction_pruned) for s in e.seeds])
+    points = []
+    for label, score in e.methods:
+        for t in config.scores.epochs:
+            name = f"{score}_epoch{t}"
+            accs = [retrain(config, workdir, f"{name}_pruned{e.fraction_pruned}", s,
+                            method="high", keep=1 - e.fraction_pruned,
+                            scores=os.path.join(sdir, "scores", name + ".npy")) for s in e.seeds]
+            points.append({"method": label, "score": score, "epoch": t, **band(accs)})
+    return {"points": points, "full": full, "random": random,
+            "fraction_pruned": e.fraction_pruned}
+
+
+def window(config, workdir):
+    e = config.experiment
+    points, detection = [], {}
+    for noise in e.label_noise:
+        sdir = run_scores_job(config, workdir, noise)
+        path = os.path.join(sdir, "scores", e.score + ".npy")
+        for offset in e.offsets:
+            accs = [retrain(config, workdir, f"{e.score}_window{offset}_keep{e.keep}_noise{noise}",
+                            s, noise, method="window", keep=e.keep, offset=offset, scores=path)
+                    for s in e.seeds]
+            points.append({"label_noise": noise, "offset": offset, **band(accs)})
+        if noise > 0:
+            with open(os.path.join(sdir, "label_noise.json")) as f:
+                noisy = json.load(f)["ids"]
+            detection[str(noise)] = {
+                name[:-4]: noise_detection(np.load(os.path.join(sdir, "scores", name)), noisy)
+                for name in sorted(os.listdir(os.path.join(sdir, "scores")))
+                if name.endswith(".npy") and not name.startswith("margin")}
+    return {"points": points, "keep": e.keep, "score": e.score, "noise_detection": detection}
+
+
+def main(argv):
+    del argv
+    logging.set_verbosity(logging.WARNING)
+    config, workdir = _CONFIG.value, _WORKDIR.value
+    if config.experiment.kind not in KINDS:
+        raise ValueError(f"experiment.kind={config.experiment.kind!r} is not one of {list(KINDS)}")
+    load_dataset(config.data, config.seed)  # a bad data path fails before any training
+    # Every retraining run compiles the same programs: keep them across runs (and restarts).
+    jax.config.update("jax_compilation_cache_dir", os.path.join(workdir, "jax_cache"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    results = globals()[config.experiment.kind](config, workdir)
+    results.update(kind=config.experiment.kind, seeds=list(config.experiment.seeds),
+                   config=json.loads(config.to_json_best_effort()))
+    path = os.path.join(workdir, "results.json")
+    with open(path, "w") as f:
+        json.dump(results, f, indent=1)
+    png = pruning_figures.draw(path)
+    print(pruning_figures.table(results))
+    print(f"wrote {path} and {png}")
+
+
+if __name__ == "__main__":
+    app.run(main)
