@@ -13,12 +13,20 @@ class Checkpointer:
         args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
         self.manager.save(step, args=args)
 
+    def steps(self):
+        """The steps of the complete checkpoints, increasing."""
+        return sorted(self.manager.all_steps())
+
     def restore_latest(self, like_state):
         """(state, meta) of the newest complete checkpoint, or None. `like_state` gives the
         structure, dtypes and shardings to restore into."""
         step = self.manager.latest_step()
         if step is None:
             return None
+        return self.restore(like_state, step)
+
+    def restore(self, like_state, step):
+        """(state, meta) of the checkpoint saved at `step` (one of `steps()`)."""
         args = ocp.args.Composite(state=ocp.args.StandardRestore(like_state),
                                   meta=ocp.args.JsonRestore())
         restored = self.manager.restore(step, args=args)

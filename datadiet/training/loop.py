@@ -1,4 +1,5 @@
 """The training loop: data on device, one jitted weighted step, eval, checkpoints, logging."""
+import os
 import time
 from typing import Any, NamedTuple
 
@@ -30,8 +31,11 @@ class SelectionContext(NamedTuple):
     labels: Any
 
 
-def train_and_evaluate(config, workdir):
-    """Runs (or resumes) the job described by `config` in `workdir`; returns the final metrics."""
+def train_and_evaluate(config, workdir, dataset=None):
+    """Runs (or resumes) the job described by `config` in `workdir`; returns the final metrics.
+
+    `dataset`: the already loaded `load_dataset(config.data, config.seed)`, to skip loading it.
+    """
     validate_config(config)
     run = RunDir(workdir, config)
     if run.status().get("state") == "done":
@@ -39,7 +43,8 @@ def train_and_evaluate(config, workdir):
         return run.status()["final"]
     run.set_status("running")
     try:
-        dataset = load_dataset(config.data, config.seed)
+        if dataset is None:
+            dataset = load_dataset(config.data, config.seed)
         if dataset.label_noise is not None:
             run.write_json("label_noise.json", dataset.label_noise)
         final = train(config, dataset, make_selector(config, dataset), run)
@@ -63,6 +68,31 @@ def make_selector(config, dataset):
 def build_model(config, dataset):
     return get_model(config.model.name, dataset.num_classes, dataset.input_shape, config.seed,
                      **config.model.kwargs)
+
+
+def restore_state(config, dataset, workdir, step=None):
+    """(graphdef, state, meta) of run `workdir`'s checkpoint at global `step` (None: the newest).
+
+    The state template (and so the optimiser state's structure) is rebuilt from `config` as
+    `train` builds it; its arrays are replicated over the devices.
+    """
+    path = os.path.join(workdir, "checkpoints")
+    if not os.path.isdir(path):
+        raise ValueError(f"workdir={workdir!r} has no checkpoints/ directory")
+    duration = resolve_duration(config.train, dataset.n_train, dataset.n_train)
+    tx = optim.make_optimizer(config.optim, duration.schedule_steps_per_epoch, duration.total_steps)
+    graphdef, like = create_state(build_model(config, dataset), tx)
+    checkpointer = Checkpointer(path, max_to_keep=None)  # reading only: never prune
+    try:
+        steps = checkpointer.steps()
+        step = steps[-1] if step is None and steps else step
+        if step not in steps:
+            raise ValueError(f"step={step!r}: {workdir} has checkpoints at steps {steps} only "
+                             "(keep more with train.max_checkpoints)")
+        state, meta = checkpointer.restore(parallel.replicate(like, parallel.data_mesh()), step)
+    finally:
+        checkpointer.close()
+    return graphdef, state, meta
 
 
 class FixedSelector:
