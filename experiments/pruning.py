@@ -9,7 +9,7 @@
 It runs the scores job(s) first (one per label-noise level, in EXPERIMENT.scores_root, default
 the workdir: reused when finished, resumed when interrupted), then every retraining run as an
 ordinary run directory under WORKDIR/runs/ (finished ones are reused), then writes
-WORKDIR/results.json (every run, and per point the mean and 16-84 percentile band over seeds)
+WORKDIR/results_<kind>.json (every run, and per point the mean and 16-84 percentile band over seeds)
 and WORKDIR/<kind>.png through analysis/pruning_figures.py.
 """
 import copy
@@ -29,9 +29,6 @@ from datadiet.prune import noise_detection  # noqa: E402
 from datadiet.scores import compute_scores  # noqa: E402
 from datadiet.training.loop import train_and_evaluate  # noqa: E402
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "An experiment config.")
-_WORKDIR = flags.DEFINE_string("workdir", None, "Experiment directory.")
-flags.mark_flags_as_required(["config", "workdir"])
 KINDS = ("curve", "epochs", "window")
 
 
@@ -137,7 +134,7 @@ def window(config, workdir):
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
-    config, workdir = _CONFIG.value, _WORKDIR.value
+    config, workdir = flags.FLAGS.config, flags.FLAGS.workdir
     if config.experiment.kind not in KINDS:
         raise ValueError(f"experiment.kind={config.experiment.kind!r} is not one of {list(KINDS)}")
     load_dataset(config.data, config.seed)  # a bad data path fails before any training
@@ -147,7 +144,7 @@ def main(argv):
     results = globals()[config.experiment.kind](config, workdir)
     results.update(kind=config.experiment.kind, seeds=list(config.experiment.seeds),
                    config=json.loads(config.to_json_best_effort()))
-    path = os.path.join(workdir, "results.json")
+    path = os.path.join(workdir, f"results_{config.experiment.kind}.json")
     with open(path, "w") as f:
         json.dump(results, f, indent=1)
     png = pruning_figures.draw(path)
@@ -156,4 +153,8 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    # Flags are defined here, not at import: tests import several experiment modules.
+    config_flags.DEFINE_config_file("config", None, "An experiment config.")
+    flags.DEFINE_string("workdir", None, "Experiment directory.")
+    flags.mark_flags_as_required(["config", "workdir"])
     app.run(main)

@@ -182,3 +182,17 @@ def test_bad_scores_config_is_refused(field, value, message):
     config = _job_config(**{field: value})
     with pytest.raises(ValueError, match=message):
         validate_config(config)
+
+
+def test_without_forgetting_seeds_stop_at_the_last_scored_epoch(tmp_path):
+    full = _job_config(names=("el2n", "forgetting"), epochs=(1,), num_seeds=1)
+    full.train.epochs = 3.0
+    early = _job_config(names=("el2n",), epochs=(1,), num_seeds=1)
+    early.train.epochs = 3.0
+    a = job.compute_scores(full, str(tmp_path / "full"))
+    b = job.compute_scores(early, str(tmp_path / "early"))
+    np.testing.assert_array_equal(a["el2n_epoch1"], b["el2n_epoch1"])  # same LR schedule
+    steps = [json.loads(line)["step"] for line in open(tmp_path / "early/seeds/seed_0/"
+                                                               "metrics.jsonl")]
+    n = load_dataset(early.data, 0).n_train
+    assert max(steps) == -(-n // 64)  # one epoch of training, not three

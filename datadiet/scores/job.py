@@ -9,7 +9,8 @@ track forgetting events over the whole run, and write the means over seeds.
 <name> is `<score>_epoch<t>` for the epoch-wise scores (el2n, grand, loss, entropy, margin),
 `forgetting` (over the whole run) and `input_norm`. A killed job resumes: each seed run resumes
 from its checkpoint and the forgetting counts from the snapshot of the same epoch; scores already
-written are kept.
+written are kept. Without `forgetting`, each seed trains only up to the last scored epoch
+(the schedule is still that of the whole run).
 """
 import copy
 import json
@@ -118,8 +119,11 @@ def _score_seed(config, dataset, seed, seed_dir):
                     _save(score_dir, f"{name}_epoch{epoch}", values, {"step": int(state.step)})
 
     seed_run.set_status("running")
+    # Forgetting events need the whole run; the other scores only up to their last epoch.
+    stop = None if tracker is not None else int(max(s.epochs))
     final = train(seed_config, dataset, Subset.full(dataset.n_train), seed_run,
-                  on_step=tracker.step if tracker is not None else None, on_epoch=on_epoch)
+                  on_step=tracker.step if tracker is not None else None, on_epoch=on_epoch,
+                  stop_epoch=stop)
     if tracker is not None:
         _save(score_dir, "forgetting", tracker.scores(), {"step": int(final["train"]["step"])})
     seed_run.set_status("done", final=final)

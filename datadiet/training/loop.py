@@ -106,7 +106,7 @@ class FixedSelector:
         return self.subset
 
 
-def train(config, dataset, selector, run, on_step=None, on_epoch=None):
+def train(config, dataset, selector, run, on_step=None, on_epoch=None, stop_epoch=None):
     """Trains a fresh model on what `selector` picks each epoch, resuming from run's checkpoint.
 
     `selector` is a Subset (the same every epoch) or an object with
@@ -117,6 +117,8 @@ def train(config, dataset, selector, run, on_step=None, on_epoch=None):
     on_epoch(epoch, state) is an optional host callback with the state after `epoch` epochs: once
     before training (epoch 0 = the initial parameters, or the resumed epoch) and after every
     epoch, before that epoch's checkpoint; it must be idempotent (a resume repeats a call).
+    stop_epoch: end after this many epochs of the schedule (its LR schedule unchanged), e.g. to
+    score a run at an early epoch without paying for the rest.
     """
     if not hasattr(selector, "subset_for_epoch"):
         selector = FixedSelector(selector)
@@ -156,7 +158,9 @@ def train(config, dataset, selector, run, on_step=None, on_epoch=None):
     final = {}
     if on_epoch is not None:
         on_epoch(start_epoch, state)
-    for epoch in range(start_epoch, duration.num_epochs):
+    end_epoch = duration.num_epochs if stop_epoch is None else min(stop_epoch,
+                                                                    duration.num_epochs)
+    for epoch in range(start_epoch, end_epoch):
         context = SelectionContext(graphdef, state, mesh, run, started, images, labels)
         subset = selector.subset_for_epoch(epoch, context)
         first_step, step = duration.epoch_starts[epoch], duration.epoch_starts[epoch + 1]
@@ -182,7 +186,7 @@ def train(config, dataset, selector, run, on_step=None, on_epoch=None):
                          "accuracy": float((jnp.stack(correct) * real).sum() / n_real)}
         now = time.time() - started
         events = [dict(split="train", lr=float(lr_at(step - 1)), **train_metrics)]
-        last = epoch == duration.num_epochs - 1
+        last = epoch == end_epoch - 1
         if last or (epoch + 1) % t.eval_every_epochs == 0:
             events.append(dict(split="test", **evaluate(state)))
         for event in events:
