@@ -180,3 +180,17 @@ def test_reselected_subsets_have_epochs_of_their_own_size():
     t.epochs = 2.5
     with pytest.raises(ValueError, match="whole number of epochs"):
         resolve_duration(t, None, 1000, epoch_sizes=lambda n: [10] * n)
+
+
+def test_fields_added_later_at_their_default_do_not_orphan_a_run(tmp_path):
+    from datadiet.training.rundir import RunDir
+    config = tiny_config()
+    RunDir(str(tmp_path), config)
+    path = tmp_path / "config.json"
+    old = json.load(open(path))
+    del old["prune"]  # as written by a version of the code without the `prune` section
+    json.dump(old, open(path, "w"))
+    RunDir(str(tmp_path), config)  # the same run: prune is at its default
+    config.prune.method = "random"
+    with pytest.raises(RunDirConflict, match="prune"):
+        RunDir(str(tmp_path), config)

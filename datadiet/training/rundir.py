@@ -33,8 +33,8 @@ class RunDir:
         if os.path.exists(cfg_path):
             with open(cfg_path) as f:
                 old = json.load(f)
-            if old != config_json:
-                diff = sorted(_diff_keys(old, config_json))
+            diff = sorted(_conflicting_keys(old, config_json))
+            if diff:
                 raise RunDirConflict(
                     f"workdir {self.path} holds a run with a different config (fields {diff}); "
                     "use a new --workdir, or delete this one yourself")
@@ -78,10 +78,30 @@ class RunDir:
         _write_json_atomic(self.file(name), obj)
 
 
+def _conflicting_keys(old, new):
+    """Fields that differ, except those added to the codebase after the run was made and left
+    at their default: such a run is still the same run (no resume is lost to an upgrade)."""
+    from datadiet.config import default_config
+    defaults = json.loads(default_config().to_json_best_effort())
+    return [key for key in _diff_keys(old, new)
+            if not (_lookup(old, key) is _MISSING and _lookup(new, key) == _lookup(defaults, key))]
+
+
+_MISSING = object()
+
+
+def _lookup(tree, dotted):
+    for part in dotted.split("."):
+        if not isinstance(tree, dict) or part not in tree:
+            return _MISSING
+        tree = tree[part]
+    return tree
+
+
 def _diff_keys(a, b, prefix=""):
     if not (isinstance(a, dict) and isinstance(b, dict)):
         return [prefix.rstrip(".") or "<root>"] if a != b else []
     out = []
     for key in set(a) | set(b):
-        out += _diff_keys(a.get(key), b.get(key), f"{prefix}{key}.")
+        out += _diff_keys(a.get(key, _MISSING), b.get(key, _MISSING), f"{prefix}{key}.")
     return out
