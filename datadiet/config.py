@@ -20,6 +20,7 @@ def default_config():
     c.train.eval_batch_size = 1000
     c.train.max_checkpoints = 2
     c.coreset = _default_coreset()
+    c.sampling = _default_sampling()
     c.log = ml_collections.ConfigDict({"progress": True, "tensorboard": True})
     return c
 
@@ -34,6 +35,11 @@ def _default_coreset():
     return default_coreset_config()
 
 
+def _default_sampling():
+    from datadiet.sampling import default_sampling_config
+    return default_sampling_config()
+
+
 def validate_config(config):
     """Every field checked before data is loaded or anything is compiled."""
     from datadiet.models import MODELS
@@ -43,6 +49,12 @@ def validate_config(config):
     validate_optim_config(config.optim)
     from datadiet.coresets.selector import validate_coreset_config
     validate_coreset_config(config.coreset)
+    from datadiet.sampling import validate_sampling_config
+    validate_sampling_config(config.sampling, config.train.batch_size)
+    if config.sampling.method != "none" and config.coreset.method != "none":
+        raise ValueError(f"sampling.method={config.sampling.method!r} and "
+                         f"coreset.method={config.coreset.method!r}: use one of them, the other "
+                         "stays 'none'")
     if config.model.name not in MODELS:
         raise ValueError(f"model.name={config.model.name!r} is not one of {sorted(MODELS)}")
     t = config.train
