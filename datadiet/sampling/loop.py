@@ -16,6 +16,7 @@ import numpy as np
 import optax
 import orbax.checkpoint as ocp
 import tqdm
+from jax.sharding import NamedSharding, PartitionSpec as P
 
 from datadiet import parallel
 from datadiet.data import augment
@@ -50,8 +51,9 @@ class StreamCheckpointer(Checkpointer):
         return r.state, r.sampler, r.meta
 
 
-def make_stream_step(graphdef, tx, dataset, sampler, seed):
-    """step(state, sampler_state, images, labels, step) -> (state, sampler_state, out)."""
+def make_stream_step(graphdef, tx, dataset, sampler, seed, mesh=None):
+    """step(state, sampler_state, images, labels, step) -> (state, sampler_state, out).
+    With a mesh, the trained batch is split over its "data" axis (as the epoch loop's)."""
     train_step = make_train_step(graphdef, tx, sampler.reduction)
     make_batch = make_batch_fn(dataset)
     key = jax.random.key(seed)  # augmentation: fold_in(key, step), exactly as the epoch loop
@@ -67,6 +69,9 @@ def make_stream_step(graphdef, tx, dataset, sampler, seed):
             losses = optax.softmax_cross_entropy_with_integer_labels(logits, batch["y"])
             rows, weights, sstate = sampler.select(sstate, k_select, ids, losses)
             ids, batch = ids[rows], jax.tree.map(lambda a: a[rows], batch)
+        if mesh is not None:
+            split = NamedSharding(mesh, P("data"))
+            batch, weights = jax.lax.with_sharding_constraint((batch, weights), split)
         state, out = train_step(state, batch, weights)
         sstate = sampler.update(sstate, ids, weights, out)
         return state, sstate, {"loss": out["loss"], "correct": out["correct"],
@@ -136,7 +141,7 @@ def train_streaming(config, dataset, run):
             sampler.init(outputs(state, images, labels, np.arange(n))), mesh)
     run.truncate_metrics(meta["step"])  # events after the checkpoint will be logged again
 
-    stream_step = make_stream_step(graphdef, tx, dataset, sampler, config.seed)
+    stream_step = make_stream_step(graphdef, tx, dataset, sampler, config.seed, mesh)
     probe = probe_ids(n, c.probe_size, config.seed)
     measure = jax.jit(lambda s, losses: diagnostics(*sampler.distribution(s), probe, losses))
     evaluate = _evaluator(graphdef, dataset, t.eval_batch_size, mesh)
