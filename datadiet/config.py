@@ -26,6 +26,7 @@ def default_config():
     c.coreset = _default_coreset()
     c.prune = _default_prune()
     c.scores = _default_scores()
+    c.sampling = _default_sampling()
     c.log = ml_collections.ConfigDict({"progress": True, "tensorboard": True})
     return c
 
@@ -50,6 +51,11 @@ def _default_scores():
     return default_scores_config()
 
 
+def _default_sampling():
+    from datadiet.sampling import default_sampling_config
+    return default_sampling_config()
+
+
 def validate_config(config):
     """Every field checked before data is loaded or anything is compiled."""
     from datadiet.models import MODELS
@@ -63,9 +69,13 @@ def validate_config(config):
     validate_coreset_config(config.coreset)
     from datadiet.prune import validate_prune_config
     validate_prune_config(config.prune)
-    if config.prune.method != "none" and config.coreset.method != "none":
-        raise ValueError(f"prune.method={config.prune.method!r} and coreset.method="
-                         f"{config.coreset.method!r}: choose one way to pick the subset")
+    from datadiet.sampling import validate_sampling_config
+    validate_sampling_config(config.sampling, config.train.batch_size)
+    chosen = [f"{name}.method={config[name].method!r}" for name in ("prune", "coreset", "sampling")
+              if config[name].method != "none"]
+    if len(chosen) > 1:
+        raise ValueError(f"{' and '.join(chosen)}: choose one way to pick the training examples "
+                         "(the others stay 'none')")
     from datadiet.scores.job import validate_scores_config
     validate_scores_config(config)
     if config.model.name not in MODELS:

@@ -47,7 +47,11 @@ def train_and_evaluate(config, workdir, dataset=None):
             dataset = load_dataset(config.data, config.seed)
         if dataset.label_noise is not None:
             run.write_json("label_noise.json", dataset.label_noise)
-        final = train(config, dataset, make_selector(config, dataset), run)
+        if config.sampling.method != "none":  # streaming: batches drawn by a sampler
+            from datadiet.sampling.loop import train_streaming
+            final = train_streaming(config, dataset, run)
+        else:
+            final = train(config, dataset, make_selector(config, dataset), run)
     except BaseException as e:  # incl. KeyboardInterrupt: the status must not say "running"
         run.set_status("failed", error=repr(e))
         raise

@@ -9,16 +9,30 @@ from datadiet.data import augment
 from datadiet.training.state import apply_model
 
 
-def weighted_loss(losses, weights):
-    """sum_i w_i l_i / sum_i w_i: zero-weight entries (padding, dropped examples) have no say."""
+REDUCTIONS = ("weighted_mean", "mean")
+
+
+def weighted_loss(losses, weights, reduction="weighted_mean"):
+    """Zero-weight entries (padding, dropped examples) have no say under either reduction.
+
+    weighted_mean: sum_i w_i l_i / sum_i w_i (subsets, coresets: the weights are relative).
+    mean: sum_i w_i l_i / #{i: w_i > 0}, the mean of w_i l_i over the real entries: with
+      importance weights w_i = 1/(N p_i) this is an unbiased estimate of the full-data loss
+      (self-normalising by sum_i w_i would bias it), and InfoBatch's rescaled loss.
+    """
+    if reduction == "mean":
+        return jnp.sum(weights * losses) / jnp.maximum(jnp.sum(weights > 0), 1)
     return jnp.sum(weights * losses) / jnp.maximum(jnp.sum(weights), 1e-12)
 
 
-def make_train_step(graphdef, tx):
+def make_train_step(graphdef, tx, reduction="weighted_mean"):
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction={reduction!r} is not one of {list(REDUCTIONS)}")
+
     def loss_fn(params, batch_stats, x, y, weights):
         logits, new_stats = apply_model(graphdef, params, batch_stats, x, True, mask=weights > 0)
         losses = optax.softmax_cross_entropy_with_integer_labels(logits, y)
-        return weighted_loss(losses, weights), (logits, losses, new_stats)
+        return weighted_loss(losses, weights, reduction), (logits, losses, new_stats)
 
     @functools.partial(jax.jit, donate_argnums=0)
     def train_step(state, batch, weights):
@@ -30,10 +44,17 @@ def make_train_step(graphdef, tx):
         state = state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates),
                               batch_stats=new_stats, opt_state=opt_state)
         # Per-example outputs in train mode: forgetting events and samplers read these.
-        out = {"loss": losses, "correct": jnp.argmax(logits, -1) == batch["y"], "batch_loss": loss}
+        out = {"loss": losses, "correct": jnp.argmax(logits, -1) == batch["y"],
+               "entropy": prediction_entropy(logits), "batch_loss": loss}
         return state, out
 
     return train_step
+
+
+def prediction_entropy(logits):
+    """Entropy (nats) of softmax(logits) per example."""
+    logp = jax.nn.log_softmax(logits)
+    return -jnp.sum(jnp.exp(logp) * logp, axis=-1)
 
 
 def make_batch_fn(dataset):
