@@ -8,6 +8,7 @@ import pytest
 
 from conftest import ROOT
 from datadiet.config import validate_config
+from datadiet.sampling.config import METHODS as SAMPLING_METHODS
 
 FILES = sorted(f for f in glob.glob(os.path.join(ROOT, "configs", "*.py"))
                if not f.endswith("__init__.py"))
@@ -23,5 +24,9 @@ def test_config_file_is_valid(path):
     for kind in kinds:
         config = module.get_config() if kind is None else module.get_config(kind)
         validate_config(config)
-        if "experiment" in config:
-            assert config.job == "scores"  # experiments start from the scores job's config
+        if "experiment" in config and "scores_root" in config.experiment:
+            assert config.job == "scores"  # pruning experiments start from the scores job's
+        for entry in config.get("experiment", {}).get("methods", ()):
+            if len(entry) == 3 and entry[1] in SAMPLING_METHODS:  # streaming: (label, method,
+                config.sampling.method, config.sampling.init = entry[1:]  # init) each valid
+                validate_config(config)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from analysis import dynamics_figures, pruning_figures
-from experiments import pruning, training_dynamics
+from analysis import dynamics_figures, pruning_figures, streaming_figures
+from experiments import pruning, streaming, training_dynamics
 
 
 def _config(**experiment):
@@ -84,3 +84,27 @@ def test_training_dynamics_velocity_and_barrier(workdir):
         a = np.array(p["alphas"])
         assert p["barrier"] == pytest.approx(
             np.max(errors - a * errors[-1] - (1 - a) * errors[0]))
+
+
+def test_streaming_steps_and_seconds_to_target(workdir):
+    c = tiny_config(epochs=2.0)
+    c.sampling.log_every_steps, c.sampling.probe_size = 10, 100
+    c.experiment = ml_collections.ConfigDict(dict(
+        seeds=(0,), target_accuracy=0.6,
+        methods=(("Uniform", "uniform", "uniform"), ("PLB", "plb", "forward"))))
+    results = _finish(streaming.run_all(c, workdir), "streaming", workdir, streaming_figures)
+    for m in results["methods"]:
+        rdir = os.path.join(workdir, "runs", f"{m['sampling']}_s0")
+        with open(os.path.join(rdir, "metrics.jsonl")) as f:
+            events = [json.loads(line) for line in f]
+        tests = [e for e in events if e["split"] == "test"]
+        assert [e["step"] for e in tests] == [10, 20, 30, 40, 46]
+        reached = [e for e in tests if e["accuracy"] >= 0.6]
+        assert reached, "the tiny run should pass 60% test accuracy"
+        train = {e["step"]: e for e in events if e["split"] == "train"}
+        assert m["steps_to_target"]["values"] == [reached[0]["step"]]
+        assert m["seconds_to_target"]["values"] == [train[reached[0]["step"]]["train_time"]]
+        final = json.load(open(os.path.join(rdir, "status.json")))["final"]["test"]["accuracy"]
+        assert m["accuracy_at_budget"]["values"] == [final]
+        assert m["accuracy_at_half_budget"]["values"] == [
+            [e for e in tests if e["step"] <= 23][-1]["accuracy"]]

@@ -237,20 +237,25 @@ def test_diagnostics_against_brute_force():
 
 def _events(workdir):
     with open(os.path.join(workdir, "metrics.jsonl")) as f:
-        return [{k: v for k, v in json.loads(line).items() if k != "time"} for line in f]
+        return [{k: v for k, v in json.loads(line).items() if k not in ("time", "train_time")}
+                for line in f]
 
 
-@pytest.mark.parametrize("method,fields", [
-    ("plb", {"init": "forward", "importance_weights": True}),
-    ("selective_backprop", {"sb_beta": 1.0, "sb_history": 256})])
-def test_tiny_streaming_run(tmp_path, method, fields):
+@pytest.mark.parametrize("method,fields,steps", [
+    ("plb", {"init": "forward", "importance_weights": True}, [23, 46]),
+    ("selective_backprop", {"sb_beta": 1.0, "sb_history": 256, "log_every_steps": 10},
+     [10, 20, 30, 40, 46])])
+def test_tiny_streaming_run(tmp_path, method, fields, steps):
     config = tiny_config(epochs=2.0)
     config.sampling = _sampling_config(method, **fields)
     final = train_and_evaluate(config, str(tmp_path))
     assert json.load(open(tmp_path / "status.json"))["state"] == "done"
-    events = _events(tmp_path)
-    train = [e for e in events if e["split"] == "train"]
-    assert [e["step"] for e in train] == [23, 46] and final["test"]["step"] == 46
+    with open(tmp_path / "metrics.jsonl") as f:
+        train = [e for e in map(json.loads, f) if e["split"] == "train"]
+    assert [e["step"] for e in train] == steps and final["test"]["step"] == 46
+    times = [e["train_time"] for e in train]  # training alone: below the total, increasing
+    assert all(0 < a < b for a, b in zip(times, times[1:]))
+    assert all(e["train_time"] <= e["time"] for e in train)
     for e in train:
         assert {"loss", "accuracy", "lr", "epoch", "sample_entropy", "hardest_decile_share",
                 "order_agreement"} <= set(e)
@@ -290,6 +295,7 @@ def test_killed_infobatch_run_resumes_exactly(tmp_path, monkeypatch):
     ("infobatch_ratio", 1.0, r"sampling.infobatch_ratio=1.0 must be in \[0, 1\)"),
     ("infobatch_delta", 1.5, r"sampling.infobatch_delta=1.5 must be in \[0, 1\]"),
     ("probe_size", 1, r"sampling.probe_size=1 must be >= 2"),
+    ("log_every_steps", -5, r"sampling.log_every_steps=-5 must be >= 0"),
     ("sb_history", 100, r"sampling.sb_history=100 must be >= the 128 candidates"),
     ("importance_weights", True, r"importance_weights=True applies to the methods"),
 ])

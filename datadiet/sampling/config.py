@@ -20,6 +20,10 @@ def default_sampling_config():
     c.infobatch_ratio = 0.5  # InfoBatch: fraction r of the below-mean examples pruned per pass
     c.infobatch_delta = 0.125  # InfoBatch: the last delta fraction of training uses all data
     c.probe_size = 1000  # fixed training examples on which the diagnostics are measured
+    # Log (train metrics, diagnostics, test eval every train.eval_every_epochs blocks) and
+    # checkpoint in blocks of this many steps; 0 = an "epoch" of ceil(N / B) steps. Finer blocks
+    # measure steps-to-accuracy more finely (experiments/streaming.py).
+    c.log_every_steps = 0
     return c
 
 
@@ -39,7 +43,8 @@ def validate_sampling_config(c, batch_size):
               ("sb_beta", c.sb_beta >= 0, ">= 0"),
               ("infobatch_ratio", 0 <= c.infobatch_ratio < 1, "in [0, 1)"),
               ("infobatch_delta", 0 <= c.infobatch_delta <= 1, "in [0, 1]"),
-              ("probe_size", c.probe_size >= 2, ">= 2"))
+              ("probe_size", c.probe_size >= 2, ">= 2"),
+              ("log_every_steps", c.log_every_steps >= 0, ">= 0 (0 = every epoch)"))
     for field, ok, rule in checks:
         if not ok:
             raise ValueError(f"sampling.{field}={c[field]} must be {rule}")

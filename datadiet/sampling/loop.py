@@ -5,8 +5,11 @@ weighted train step and updates the sampler's state, all on device: the host onl
 Randomness depends on (seed, step) alone, and the sampler state is checkpointed with the train
 state, so a killed run resumes exactly. An "epoch" is ceil(N / B) steps (N examples drawn):
 train metrics, the sampler diagnostics and (every train.eval_every_epochs) the test metrics are
-logged at its end, with the same event keys as the epoch loop.
+logged at its end, with the same event keys as the epoch loop (sampling.log_every_steps sets a
+shorter block). Train events also carry train_time: the elapsed seconds minus those spent on
+diagnostics, evaluation and checkpoints.
 """
+import dataclasses
 import functools
 import time
 
@@ -118,6 +121,10 @@ def train_streaming(config, dataset, run):
                          f"{mesh.size} devices")
     n = dataset.n_train
     duration = resolve_duration(t, n, n)  # an epoch = ceil(N / B) steps of drawn examples
+    if c.log_every_steps > 0:  # the loop's "epochs" become blocks of log_every_steps steps
+        total = duration.total_steps
+        duration = dataclasses.replace(duration, epoch_starts=tuple(
+            range(0, total, c.log_every_steps)) + (total,))
     tx = optim.make_optimizer(config.optim, duration.schedule_steps_per_epoch, duration.total_steps)
     lr_at = optim.make_schedule(config.optim, duration.schedule_steps_per_epoch,
                                 duration.total_steps)
@@ -130,7 +137,9 @@ def train_streaming(config, dataset, run):
     outputs = make_outputs_fn(graphdef, dataset, t.eval_batch_size)
 
     checkpointer = StreamCheckpointer(run.file("checkpoints"), t.max_checkpoints)
-    meta = {"epoch": -1, "step": 0, "elapsed": 0.0}
+    # overhead: seconds spent on diagnostics, evaluation and checkpoints (not training), so
+    # that train_time = elapsed - overhead compares samplers' training alone.
+    meta = {"epoch": -1, "step": 0, "elapsed": 0.0, "overhead": 0.0}
     restored = checkpointer.restore_latest(state, sstate)
     started = time.time()
     if restored is not None:
@@ -139,6 +148,7 @@ def train_streaming(config, dataset, run):
     elif c.init == "forward":  # one eval-mode pass of the initial model; its time counts
         sstate = parallel.replicate(
             sampler.init(outputs(state, images, labels, np.arange(n))), mesh)
+    overhead = meta.get("overhead", 0.0)
     run.truncate_metrics(meta["step"])  # events after the checkpoint will be logged again
 
     stream_step = make_stream_step(graphdef, tx, dataset, sampler, config.seed, mesh)
@@ -162,10 +172,13 @@ def train_streaming(config, dataset, run):
         train_metrics = {
             "loss": float((jnp.stack([o["loss"] for o in outs]) * real).sum() / n_real),
             "accuracy": float((jnp.stack([o["correct"] for o in outs]) * real).sum() / n_real)}
+        trained = time.time()  # the float()s above waited for the block's steps
+        train_time = round(trained - started - overhead, 3)
         probe_losses = outputs(state, images, labels, probe)["loss"]
         diag = {k: round(float(v), 6) for k, v in measure(sstate, probe_losses).items()}
         now = time.time() - started
-        events = [dict(split="train", lr=float(lr_at(step - 1)), **train_metrics, **diag)]
+        events = [dict(split="train", lr=float(lr_at(step - 1)), train_time=train_time,
+                       **train_metrics, **diag)]
         last = epoch == duration.num_epochs - 1
         if last or (epoch + 1) % t.eval_every_epochs == 0:
             events.append(dict(split="test", **evaluate(state)))
@@ -175,7 +188,9 @@ def train_streaming(config, dataset, run):
             _write_tb(writer, event)
             final[event["split"]] = event
         if last or (epoch + 1) % t.checkpoint_every_epochs == 0:
-            checkpointer.save(step, state, {"epoch": epoch, "step": step, "elapsed": now}, sstate)
+            checkpointer.save(step, state, {"epoch": epoch, "step": step, "elapsed": now,
+                                            "overhead": overhead + time.time() - trained}, sstate)
+        overhead += time.time() - trained
         bar.set_postfix(loss=f"{train_metrics['loss']:.3f}",
                         test_acc=f"{final.get('test', {}).get('accuracy', float('nan')):.3f}")
     bar.close()

@@ -1,0 +1,124 @@
+"""Streaming samplers against uniform sampling: steps and training wall time to reach a target
+test accuracy, and accuracy at a fixed budget of steps, over seeds.
+
+  python experiments/streaming.py --config=configs/fashion_mnist_streaming.py --workdir=runs/stream
+
+Each (method, seed) is an ordinary run directory WORKDIR/runs/<method>_s<seed> (finished ones are
+reused, interrupted ones resume). Then WORKDIR/results_streaming.json (per run its test-accuracy
+and diagnostics curves; per method the mean and 16-84 percentile band of steps and seconds to the
+target, and of the accuracy at the full and the half budget) and WORKDIR/streaming.png through
+analysis/streaming_figures.py. Seconds are `train_time`: training alone, without the evaluations
+and diagnostics every method pays alike (the base-value methods' initial forward pass is in it).
+"""
+import copy
+import json
+import os
+import sys
+
+import jax
+import numpy as np
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from analysis import streaming_figures  # noqa: E402
+from datadiet.config import validate_config  # noqa: E402
+from datadiet.data import load_dataset  # noqa: E402
+from datadiet.training.loop import train_and_evaluate  # noqa: E402
+
+
+def run_config(config, method, init, seed):
+    c = copy.deepcopy(config)
+    with c.unlocked():
+        del c["experiment"]
+    c.seed, c.sampling.method, c.sampling.init = seed, method, init
+    return c
+
+
+def curves(workdir):
+    """(test curve [(step, train_time, accuracy)], diagnostics [(step, {...})]) of one run."""
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        events = [json.loads(line) for line in f]
+    train_time = {e["step"]: e["train_time"] for e in events if e["split"] == "train"}
+    test = [(e["step"], train_time[e["step"]], e["accuracy"]) for e in events
+            if e["split"] == "test"]
+    diag = [(e["step"], {k: e[k] for k in ("order_agreement", "hardest_decile_share",
+                                           "sample_entropy")})
+            for e in events if e["split"] == "train"]
+    return test, diag
+
+
+def first_reaching(test, target):
+    """(step, seconds) of the first evaluation at or above target, or (None, None)."""
+    for step, seconds, acc in test:
+        if acc >= target:
+            return step, seconds
+    return None, None
+
+
+def band(values):
+    """Mean and 16-84 band over the seeds that have a value; n says how many."""
+    v = np.asarray([x for x in values if x is not None], np.float64)
+    if len(v) == 0:
+        return {"mean": None, "p16": None, "p84": None, "n": 0, "values": list(values)}
+    return {"mean": v.mean(), "p16": np.percentile(v, 16), "p84": np.percentile(v, 84),
+            "n": len(v), "values": list(values)}
+
+
+def accuracy_at(test, step):
+    """Test accuracy of the last evaluation at or before step."""
+    return [acc for s, _, acc in test if s <= step][-1]
+
+
+def run_all(config, workdir):
+    e = config.experiment
+    dataset = load_dataset(config.data, config.seed)
+    runs, methods = [], []
+    for label, method, init in e.methods:
+        per_seed = []
+        for seed in e.seeds:
+            rdir = os.path.join(workdir, "runs", f"{method}_s{seed}")
+            final = train_and_evaluate(run_config(config, method, init, seed), rdir, dataset)
+            test, diag = curves(rdir)
+            step, seconds = first_reaching(test, e.target_accuracy)
+            print(f"{label} seed {seed}: final {final['test']['accuracy']:.4f}, "
+                  f"{e.target_accuracy:.0%} at step {step} ({seconds} s)", flush=True)
+            per_seed.append({"seed": seed, "test": test, "diagnostics": diag,
+                             "steps_to_target": step, "seconds_to_target": seconds})
+        budget = per_seed[0]["test"][-1][0]
+        runs.append({"method": label, "runs": per_seed})
+        methods.append({
+            "method": label, "sampling": method, "budget_steps": budget,
+            "steps_to_target": band([r["steps_to_target"] for r in per_seed]),
+            "seconds_to_target": band([r["seconds_to_target"] for r in per_seed]),
+            "accuracy_at_budget": band([accuracy_at(r["test"], budget) for r in per_seed]),
+            "accuracy_at_half_budget": band([accuracy_at(r["test"], budget // 2)
+                                             for r in per_seed]),
+            "total_train_seconds": band([r["test"][-1][1] for r in per_seed])})
+    return {"target_accuracy": e.target_accuracy, "methods": methods, "runs": runs}
+
+
+def main(argv):
+    del argv
+    logging.set_verbosity(logging.WARNING)
+    config, workdir = flags.FLAGS.config, flags.FLAGS.workdir
+    for _, method, init in config.experiment.methods:  # every bad method fails before training
+        validate_config(run_config(config, method, init, config.seed))
+    jax.config.update("jax_compilation_cache_dir", os.path.join(workdir, "jax_cache"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    results = run_all(config, workdir)
+    results.update(seeds=list(config.experiment.seeds),
+                   config=json.loads(config.to_json_best_effort()))
+    path = os.path.join(workdir, "results_streaming.json")
+    with open(path, "w") as f:
+        json.dump(results, f, indent=1)
+    png = streaming_figures.draw(path)
+    print(streaming_figures.table(results))
+    print(f"wrote {path} and {png}")
+
+
+if __name__ == "__main__":
+    config_flags.DEFINE_config_file("config", None, "An experiment config.")
+    flags.DEFINE_string("workdir", None, "Experiment directory.")
+    flags.mark_flags_as_required(["config", "workdir"])
+    app.run(main)
