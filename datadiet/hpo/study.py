@@ -11,6 +11,7 @@ import time
 import warnings
 
 import optuna
+import sqlalchemy
 
 from datadiet.hpo.search import make_pruner, make_sampler
 
@@ -47,9 +48,19 @@ def open_study(config, workdir):
     """
     hpo = config.hpo
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(storage=open_storage(hpo, workdir), study_name=hpo.study_name,
-                                sampler=make_sampler(hpo), pruner=make_pruner(hpo),
-                                direction="maximize", load_if_exists=True)
+    for attempt in range(5):
+        try:
+            study = optuna.create_study(storage=open_storage(hpo, workdir),
+                                        study_name=hpo.study_name, sampler=make_sampler(hpo),
+                                        pruner=make_pruner(hpo), direction="maximize",
+                                        load_if_exists=True)
+            break
+        except sqlalchemy.exc.SQLAlchemyError:
+            # workers starting together race to create the schema and the study: the loser
+            # finds them made on its next try
+            if attempt == 4:
+                raise
+            time.sleep(0.5 + attempt)
     fingerprint = search_fingerprint(config)
     stored = study.user_attrs.get("search")
     if stored is None:
@@ -85,15 +96,16 @@ def n_finished(study):
     return len(study.get_trials(deepcopy=False, states=FINISHED))
 
 
-def run_study(study, objective, n_trials, grace_seconds, poll_seconds=1.0):
+def run_study(study, objective, n_trials, grace_seconds, poll_seconds=1.0, gc_after_trial=True):
     """Runs trials until `n_trials` have finished (complete or pruned) in the whole study.
 
     Trials that finished before a restart are not run again. With several workers the study may
     end up to (workers - 1) trials over budget (each checks the count before starting one).
+    gc_after_trial: collect garbage after each trial (~0.1 s here; frees a trial's buffers).
     """
     if n_finished(study) < n_trials:
         stop = optuna.study.MaxTrialsCallback(n_trials, states=FINISHED)
-        study.optimize(objective, n_trials=None, callbacks=[stop], gc_after_trial=True)
+        study.optimize(objective, n_trials=None, callbacks=[stop], gc_after_trial=gc_after_trial)
     settle(study, grace_seconds, poll_seconds)
 
 
