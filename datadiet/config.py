@@ -93,6 +93,10 @@ def validate_config(config):
     if unknown:
         raise ValueError(f"model.kwargs.{unknown[0]}: unknown option for model.name="
                          f"{config.model.name!r}; accepted: {sorted(options)}")
+    vocab = config.model.kwargs.get("vocab_size", options.get("vocab_size"))
+    if config.model.name == "embedding_bag" and vocab < config.data.text_vocab:
+        raise ValueError(f"model.kwargs.vocab_size={vocab} must be >= data.text_vocab="
+                         f"{config.data.text_vocab} (the tokenizer's ids)")
     from datadiet.hpo import validate_hpo_config
     validate_hpo_config(config.hpo, config)
     if config.job == "tune":
