@@ -27,7 +27,8 @@ setup(
     extras_require={
         # tfds.load / building datasets need TensorFlow; data_source over array_record does not.
         "tfds": ["tensorflow-cpu"],
-        "hpo": ["optuna"],
-        "dev": ["pytest", "chex"],
+        # psycopg2: PostgreSQL storage for many tuning workers (URL postgresql+psycopg2://...)
+        "hpo": ["optuna>=4.0", "psycopg2-binary"],
+        "dev": ["pytest", "chex", "optuna>=4.0", "psycopg2-binary"],
     },
 )

@@ -25,6 +25,12 @@ def main(argv):
         scores = compute_scores(_CONFIG.value, _WORKDIR.value)
         print(f"wrote {len(scores)} score files to {_WORKDIR.value}/scores: {sorted(scores)}")
         return
+    if _CONFIG.value.job == "tune":
+        from datadiet.hpo.tune import tune
+        summary = tune(_CONFIG.value, _WORKDIR.value)
+        print({k: summary.get(k) for k in ("trials", "tuning_seconds", "best_value",
+                                            "best_params", "retrain")})
+        return
     final = train_and_evaluate(_CONFIG.value, _WORKDIR.value)
     print({split: {k: event[k] for k in ("step", "loss", "accuracy")}
            for split, event in final.items()})

@@ -4,12 +4,13 @@ import ml_collections
 from datadiet.data import default_data_config, validate_data_config
 
 
-JOBS = ("train", "scores")
+JOBS = ("train", "scores", "tune")
 
 
 def default_config():
     c = ml_collections.ConfigDict()
-    c.job = "train"  # train: one run (optionally pruned / coreset); scores: the scores job
+    c.job = "train"  # train: one run (optionally pruned / coreset); scores: the scores job;
+    # tune: hyper-parameter search (the hpo section), then the best retrained on all data
     c.seed = 0
     c.data = default_data_config()
     c.model = ml_collections.ConfigDict({"name": "small_cnn", "kwargs": {}})
@@ -27,6 +28,7 @@ def default_config():
     c.prune = _default_prune()
     c.scores = _default_scores()
     c.sampling = _default_sampling()
+    c.hpo = _default_hpo()
     c.log = ml_collections.ConfigDict({"progress": True, "tensorboard": True})
     return c
 
@@ -56,6 +58,11 @@ def _default_sampling():
     return default_sampling_config()
 
 
+def _default_hpo():
+    from datadiet.hpo import default_hpo_config
+    return default_hpo_config()
+
+
 def validate_config(config):
     """Every field checked before data is loaded or anything is compiled."""
     from datadiet.models import MODELS
@@ -80,6 +87,24 @@ def validate_config(config):
     validate_scores_config(config)
     if config.model.name not in MODELS:
         raise ValueError(f"model.name={config.model.name!r} is not one of {sorted(MODELS)}")
+    from datadiet.models import model_options
+    options = model_options(config.model.name)
+    unknown = sorted(set(config.model.kwargs) - set(options))
+    if unknown:
+        raise ValueError(f"model.kwargs.{unknown[0]}: unknown option for model.name="
+                         f"{config.model.name!r}; accepted: {sorted(options)}")
+    vocab = config.model.kwargs.get("vocab_size", options.get("vocab_size"))
+    if config.model.name == "embedding_bag" and vocab < config.data.text_vocab:
+        raise ValueError(f"model.kwargs.vocab_size={vocab} must be >= data.text_vocab="
+                         f"{config.data.text_vocab} (the tokenizer's ids)")
+    from datadiet.hpo import validate_hpo_config
+    validate_hpo_config(config.hpo, config)
+    if config.job == "tune":
+        if not config.hpo.space:
+            raise ValueError("job='tune' needs a search space: hpo.space is empty")
+        if chosen:
+            raise ValueError(f"job='tune': {chosen[0]} must be 'none'; hpo.evaluation chooses "
+                             "each trial's training examples")
     t = config.train
     if t.batch_size <= 0:
         raise ValueError(f"train.batch_size={t.batch_size} must be > 0")

@@ -16,6 +16,7 @@ NORM_STATS = {
     "fashion_mnist": ((0.2860,), (0.3530,)),
 }
 AUGMENTS = ("auto", "none", "crop", "flip", "crop_flip")
+MODALITIES = ("image", "tabular", "text")
 
 
 def default_data_config():
@@ -28,6 +29,8 @@ def default_data_config():
     c.crop_pad = 4  # reflect padding of the random crop
     c.label_noise = 0.0  # fraction of training labels to corrupt
     c.label_noise_seed = -1  # -1: use config.seed
+    c.text_vocab = 2**14  # text: hash buckets of the tokenizer (id 0 pads)
+    c.text_length = 128  # text: tokens kept per example
     return c
 
 
@@ -44,6 +47,10 @@ class Dataset:
     augment: str  # resolved: none, crop, flip or crop_flip
     crop_pad: int
     label_noise: dict | None = None  # {"ids", "old_labels", "new_labels"} when noise is on
+    # image: [N, H, W, C]; tabular: float [N, D] (standardised per feature); text: int32 [N, L]
+    # token ids (mean 0, std 1: the shared batch path casts them to float32, exact below 2^24,
+    # and the text model casts them back)
+    modality: str = "image"
 
     @property
     def n_train(self):
@@ -66,6 +73,9 @@ def validate_data_config(cfg):
         raise ValueError(f"data.crop_pad={cfg.crop_pad} must be >= 0")
     if cfg.num_classes < 0:
         raise ValueError(f"data.num_classes={cfg.num_classes} must be >= 0 (0 = infer)")
+    if cfg.text_vocab < 2 or cfg.text_vocab > 2**24 or cfg.text_length < 1:
+        raise ValueError(f"data.text_vocab={cfg.text_vocab} must be in [2, 2^24] (ids travel "
+                         f"as float32) and data.text_length={cfg.text_length} >= 1")
     if cfg.source == "tfds" and cfg.name not in sources.TFDS_NAMES:
         raise ValueError(f"data.name={cfg.name!r} is not a supported TFDS dataset; "
                          f"accepted: {list(sources.TFDS_NAMES)}")
@@ -75,7 +85,7 @@ def load_dataset(cfg, seed):
     """Loads, validates and (optionally) corrupts labels. Raises before any training starts."""
     validate_data_config(cfg)
     arrays = sources.SOURCES[cfg.source](cfg)
-    arrays = _validated_arrays(arrays, cfg.source)
+    arrays, modality = _validated_arrays(arrays, cfg.source)
     num_classes = cfg.num_classes or int(arrays["y_train"].max()) + 1
     for split in ("train", "test"):
         y = arrays["y_" + split]
@@ -83,7 +93,15 @@ def load_dataset(cfg, seed):
             raise ValueError(f"y_{split} holds labels outside [0, {num_classes}) "
                              f"(found {y.min()}..{y.max()}); check data.num_classes")
     x_train = arrays["x_train"]
-    if cfg.name in NORM_STATS:
+    if modality != "image" and cfg.augment not in ("auto", "none"):
+        raise ValueError(f"data.augment={cfg.augment!r} is for images; {cfg.name!r} is "
+                         f"{modality} data: use 'auto' or 'none'")
+    if modality == "text":  # token ids: no normalisation
+        mean, std = np.zeros(1, np.float32), np.ones(1, np.float32)
+        if x_train.max() >= cfg.text_vocab or arrays["x_test"].max() >= cfg.text_vocab:
+            raise ValueError(f"token ids reach {max(x_train.max(), arrays['x_test'].max())}: "
+                             f"data.text_vocab={cfg.text_vocab} is too small")
+    elif cfg.name in NORM_STATS:
         scale = 255.0 if x_train.dtype == np.uint8 else 1.0
         mean, std = (np.asarray(s, np.float32) * scale for s in NORM_STATS[cfg.name])
         if len(mean) != x_train.shape[-1]:
@@ -93,7 +111,9 @@ def load_dataset(cfg, seed):
         flat = x_train.reshape(-1, x_train.shape[-1]).astype(np.float64)
         mean, std = flat.mean(0).astype(np.float32), flat.std(0).astype(np.float32) + 1e-6
     augment = cfg.augment
-    if augment == "auto":
+    if modality != "image":
+        augment = "none"
+    elif augment == "auto":
         augment = "crop_flip" if x_train.shape[1:] == (32, 32, 3) else "none"
     y_train, record = arrays["y_train"], None
     if cfg.label_noise > 0:
@@ -101,20 +121,39 @@ def load_dataset(cfg, seed):
         y_train, record = noise.corrupt_labels(y_train, num_classes, cfg.label_noise, noise_seed)
     return Dataset(name=cfg.name, x_train=x_train, y_train=y_train, x_test=arrays["x_test"],
                    y_test=arrays["y_test"], num_classes=num_classes, mean=mean, std=std,
-                   augment=augment, crop_pad=cfg.crop_pad, label_noise=record)
+                   augment=augment, crop_pad=cfg.crop_pad, label_noise=record,
+                   modality=modality)
+
+
+def _modality(x):
+    """By shape and dtype: [N, H, W(, C)] images; [N, D] floats tabular; [N, L] ints text."""
+    if x.ndim in (3, 4):
+        return "image"
+    if x.ndim == 2:
+        return "text" if np.issubdtype(x.dtype, np.integer) else "tabular"
+    return None
 
 
 def _validated_arrays(arrays, source):
-    out = {}
+    """(arrays, modality), or a ValueError saying what is wrong."""
+    out, modality = {}, _modality(np.asarray(arrays["x_train"]))
     for split in ("train", "test"):
         x, y = np.asarray(arrays["x_" + split]), np.asarray(arrays["y_" + split])
+        if _modality(x) != modality or modality is None:
+            raise ValueError(f"x_{split} from source {source!r} has shape {x.shape}, dtype "
+                             f"{x.dtype}; expected [N, H, W, C] (or [N, H, W]) images, float "
+                             "[N, D] features or int [N, L] token ids, the same for both splits")
         if x.ndim == 3:  # grayscale stored without a channel axis
             x = x[..., None]
-        if x.ndim != 4:
-            raise ValueError(f"x_{split} from source {source!r} has shape {x.shape}; "
-                             "expected [N, H, W, C] (or [N, H, W])")
-        if not (x.dtype == np.uint8 or np.issubdtype(x.dtype, np.floating)):
+        if modality == "image" and not (x.dtype == np.uint8
+                                        or np.issubdtype(x.dtype, np.floating)):
             raise ValueError(f"x_{split} has dtype {x.dtype}; accepted: uint8 or float")
+        if modality == "text":
+            if x.min() < 0:
+                raise ValueError(f"x_{split} holds negative token ids")
+            x = x.astype(np.int32)
+        elif modality == "tabular":
+            x = x.astype(np.float32)
         if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
             raise ValueError(f"y_{split} must be a 1-D integer array, got shape {y.shape} "
                              f"dtype {y.dtype}")
@@ -126,4 +165,4 @@ def _validated_arrays(arrays, source):
     if out["x_train"].shape[1:] != out["x_test"].shape[1:]:
         raise ValueError(f"x_train examples have shape {out['x_train'].shape[1:]} but x_test "
                          f"examples {out['x_test'].shape[1:]}")
-    return out
+    return out, modality

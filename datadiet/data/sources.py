@@ -1,10 +1,16 @@
-"""Where raw arrays come from. Each source returns uint8/float NHWC images and int labels
-in the source's own order: an example's id is its index here, everywhere in the project."""
+"""Where raw arrays come from. Each source returns inputs and int labels in the source's own
+order: an example's id is its index here, everywhere in the project. Inputs: uint8/float NHWC
+images, float [N, D] tabular features, or int32 [N, L] token ids (text, see text.py)."""
 import os
 
 import numpy as np
 
-TFDS_NAMES = ("cifar10", "cifar100", "svhn_cropped", "mnist", "fashion_mnist")
+TFDS_IMAGES = ("cifar10", "cifar100", "svhn_cropped", "mnist", "fashion_mnist")
+TFDS_TABULAR = {"penguins": ("features", "species")}  # name -> (feature key, label key)
+TFDS_TEXT = {"imdb_reviews": ("text",), "ag_news_subset": ("title", "description")}  # text keys
+TFDS_NAMES = TFDS_IMAGES + tuple(TFDS_TABULAR) + tuple(TFDS_TEXT)
+# TFDS datasets with a train split only: the test split is this share of it (a fixed draw)
+TFDS_TEST_SHARE = {"penguins": 0.2}
 SPLIT_FILES = ("x_train", "y_train", "x_test", "y_test")
 
 
@@ -47,22 +53,49 @@ def load_npy_dir(cfg):
 def load_tfds(cfg):
     """TFDS through `tfds.data_source` (array_record; random access, no TensorFlow needed to read).
 
-    Preparing a dataset the first time (download + build) needs TensorFlow:
-    `pip install -e .[tfds]`.
+    Images: `image`/`label`. Tabular (penguins, processed): the float feature vector. Text
+    (imdb_reviews, ag_news_subset: title + description): hashed to `data.text_length` ids of
+    `data.text_vocab` buckets. Preparing a dataset the first time (download + build) needs
+    TensorFlow: `pip install -e .[tfds]`.
     """
-    import tensorflow_datasets as tfds
-
     if cfg.name not in TFDS_NAMES:
         raise ValueError(f"data.name={cfg.name!r} is not a supported TFDS dataset; "
                          f"accepted: {list(TFDS_NAMES)}")
+    if cfg.name in TFDS_TEST_SHARE:  # one split, cut in two by a fixed permutation
+        x, y = _tfds_split(cfg, "train")
+        order = np.random.default_rng(0).permutation(len(y))
+        n_test = max(1, round(TFDS_TEST_SHARE[cfg.name] * len(y)))
+        test, train = np.sort(order[:n_test]), np.sort(order[n_test:])
+        return dict(x_train=x[train], y_train=y[train], x_test=x[test], y_test=y[test])
     out = {}
-    for split, tfds_split in (("train", "train"), ("test", "test")):
-        source = tfds.data_source(cfg.name, split=tfds_split, data_dir=cfg.get("path") or None,
-                                  download=True)
-        examples = [source[i] for i in range(len(source))]
-        out["x_" + split] = np.stack([np.asarray(e["image"]) for e in examples])
-        out["y_" + split] = np.asarray([int(e["label"]) for e in examples], np.int64)
+    for split in ("train", "test"):
+        out["x_" + split], out["y_" + split] = _tfds_split(cfg, split)
     return out
+
+
+def _tfds_split(cfg, split):
+    import tensorflow_datasets as tfds
+
+    source = tfds.data_source(cfg.name, split=split, data_dir=cfg.get("path") or None,
+                              download=True)
+    examples = [source[i] for i in range(len(source))]
+    if cfg.name in TFDS_TABULAR:
+        x_key, y_key = TFDS_TABULAR[cfg.name]
+        x = np.stack([np.asarray(e[x_key], np.float32) for e in examples])
+    elif cfg.name in TFDS_TEXT:
+        from datadiet.data.text import hash_tokenize
+        y_key = "label"
+        texts = [" ".join(_as_str(e[k]) for k in TFDS_TEXT[cfg.name]) for e in examples]
+        x = hash_tokenize(texts, cfg.text_vocab, cfg.text_length)
+    else:
+        y_key = "label"
+        x = np.stack([np.asarray(e["image"]) for e in examples])
+    return x, np.asarray([int(e[y_key]) for e in examples], np.int64)
+
+
+def _as_str(value):
+    value = value.item() if isinstance(value, np.ndarray) else value
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def _existing_path(cfg, field):

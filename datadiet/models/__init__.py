@@ -17,7 +17,8 @@ NNX refuses to mutate a Variable created at an outer trace level.
 Options (`get_model(..., **options)`, from `config.model.kwargs`):
   resnet18, resnet50: width=64 (stem / first-stage channels)
   small_cnn: width=16 (first conv's channels; the second has 2*width), hidden=128
-  mlp: hidden=(256, 256), batch_norm=False
+  mlp: hidden=(256, 256), batch_norm=False (also the tabular model)
+  embedding_bag: vocab_size=2**14, dim=64, hidden=0 (text: token ids [L]; see text.py)
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ from flax import nnx
 
 from datadiet.models.resnet import resnet18, resnet50
 from datadiet.models.small import mlp, small_cnn
+from datadiet.models.text import embedding_bag
 
 MODELS = {
     "resnet18": resnet18,
     "resnet50": resnet50,
     "small_cnn": small_cnn,
     "mlp": mlp,
+    "embedding_bag": embedding_bag,
 }
 
 

@@ -160,54 +160,58 @@ def train(config, dataset, selector, run, on_step=None, on_epoch=None, stop_epoc
                     initial=int(state.step) * t.batch_size, disable=not config.log.progress,
                     desc=run.path.split("/")[-1])
     final = {}
-    if on_epoch is not None:
-        on_epoch(start_epoch, state)
-    end_epoch = duration.num_epochs if stop_epoch is None else min(stop_epoch,
-                                                                    duration.num_epochs)
-    for epoch in range(start_epoch, end_epoch):
-        context = SelectionContext(graphdef, state, mesh, run, started, images, labels)
-        subset = selector.subset_for_epoch(epoch, context)
-        first_step, step = duration.epoch_starts[epoch], duration.epoch_starts[epoch + 1]
-        ids, weights = subset.epoch_batches(t.batch_size, config.seed, epoch)
-        if len(ids) < step - first_step:
-            raise RuntimeError(f"epoch {epoch}: the selector gave {len(subset)} examples, fewer "
-                               f"than its epoch_sizes promised")
-        ids_dev = parallel.put_global(ids[:step - first_step], mesh, batch_axis=1)
-        w_dev = parallel.put_global(weights[:step - first_step], mesh, batch_axis=1)
-        losses, correct = [], []
-        for s in range(step - first_step):
-            batch, batch_weights = make_batch(images, labels, ids_dev, w_dev, s, key,
-                                              first_step + s)
-            state, out = train_step(state, batch, batch_weights)
-            losses.append(out["loss"])
-            correct.append(out["correct"])
-            if on_step is not None:
-                on_step(first_step + s, s, ids_dev, batch_weights, out)
-            bar.update(t.batch_size)
-        real = w_dev > 0  # padding and zero-weight examples do not count in train metrics
-        n_real = jnp.maximum(real.sum(), 1)
-        train_metrics = {"loss": float((jnp.stack(losses) * real).sum() / n_real),
-                         "accuracy": float((jnp.stack(correct) * real).sum() / n_real)}
-        now = time.time() - started
-        events = [dict(split="train", lr=float(lr_at(step - 1)), **train_metrics)]
-        last = epoch == end_epoch - 1
-        if last or (epoch + 1) % t.eval_every_epochs == 0:
-            events.append(dict(split="test", **evaluate(state)))
-        for event in events:
-            event.update(step=step, epoch=epoch + 1, time=round(now, 3))
-            run.log(**event)
-            _write_tb(writer, event)
-            final[event["split"]] = event
+    # A callback may stop training by raising (e.g. a pruned tuning trial): close the
+    # checkpointer (pending saves) and the writers on every way out.
+    try:
         if on_epoch is not None:
-            on_epoch(epoch + 1, state)
-        if last or (epoch + 1) % t.checkpoint_every_epochs == 0:
-            checkpointer.save(step, state, {"epoch": epoch, "step": step, "elapsed": now})
-        bar.set_postfix(loss=f"{train_metrics['loss']:.3f}",
-                        test_acc=f"{final.get('test', {}).get('accuracy', float('nan')):.3f}")
-    bar.close()
-    checkpointer.close()
-    if writer is not None:
-        writer.close()
+            on_epoch(start_epoch, state)
+        end_epoch = duration.num_epochs if stop_epoch is None else min(stop_epoch,
+                                                                        duration.num_epochs)
+        for epoch in range(start_epoch, end_epoch):
+            context = SelectionContext(graphdef, state, mesh, run, started, images, labels)
+            subset = selector.subset_for_epoch(epoch, context)
+            first_step, step = duration.epoch_starts[epoch], duration.epoch_starts[epoch + 1]
+            ids, weights = subset.epoch_batches(t.batch_size, config.seed, epoch)
+            if len(ids) < step - first_step:
+                raise RuntimeError(f"epoch {epoch}: the selector gave {len(subset)} examples, "
+                                   f"fewer than its epoch_sizes promised")
+            ids_dev = parallel.put_global(ids[:step - first_step], mesh, batch_axis=1)
+            w_dev = parallel.put_global(weights[:step - first_step], mesh, batch_axis=1)
+            losses, correct = [], []
+            for s in range(step - first_step):
+                batch, batch_weights = make_batch(images, labels, ids_dev, w_dev, s, key,
+                                                  first_step + s)
+                state, out = train_step(state, batch, batch_weights)
+                losses.append(out["loss"])
+                correct.append(out["correct"])
+                if on_step is not None:
+                    on_step(first_step + s, s, ids_dev, batch_weights, out)
+                bar.update(t.batch_size)
+            real = w_dev > 0  # padding and zero-weight examples do not count in train metrics
+            n_real = jnp.maximum(real.sum(), 1)
+            train_metrics = {"loss": float((jnp.stack(losses) * real).sum() / n_real),
+                             "accuracy": float((jnp.stack(correct) * real).sum() / n_real)}
+            now = time.time() - started
+            events = [dict(split="train", lr=float(lr_at(step - 1)), **train_metrics)]
+            last = epoch == end_epoch - 1
+            if last or (epoch + 1) % t.eval_every_epochs == 0:
+                events.append(dict(split="test", **evaluate(state)))
+            for event in events:
+                event.update(step=step, epoch=epoch + 1, time=round(now, 3))
+                run.log(**event)
+                _write_tb(writer, event)
+                final[event["split"]] = event
+            if on_epoch is not None:
+                on_epoch(epoch + 1, state)
+            if last or (epoch + 1) % t.checkpoint_every_epochs == 0:
+                checkpointer.save(step, state, {"epoch": epoch, "step": step, "elapsed": now})
+            bar.set_postfix(loss=f"{train_metrics['loss']:.3f}",
+                            test_acc=f"{final.get('test', {}).get('accuracy', float('nan')):.3f}")
+    finally:
+        bar.close()
+        checkpointer.close()
+        if writer is not None:
+            writer.close()
     if not final:  # everything was already done before a restart
         final = {e["split"]: e for e in run.metrics() if "kind" not in e}
     return final

@@ -1,0 +1,92 @@
+"""The `config.hpo` section (AUTOMATA tuning) and its up-front validation.
+
+Every field is checked before any data is loaded or anything compiled; a bad value raises a
+ValueError naming the field and the accepted values.
+"""
+import math
+import numbers
+
+import ml_collections
+
+SEARCHES = ("random", "tpe")
+SCHEDULERS = ("none", "asha", "hyperband")
+EVALUATIONS = ("subset", "full", "random")
+SUBSET_MODES = ("per_batch", "per_class", "whole")
+
+
+def default_hpo_config():
+    c = ml_collections.ConfigDict()
+    c.search = "tpe"  # random | tpe (Optuna's samplers)
+    c.n_startup_trials = 5  # tpe: trials sampled at random before TPE takes over
+    c.scheduler = "asha"  # none | asha | hyperband (Optuna's pruners)
+    c.reduction_factor = 2  # eta: about 1/eta of the trials at a rung go on to the next
+    c.min_resource = 1  # epochs before the first promotion decision
+    c.max_resource = 4  # epochs a trial trains for unless it is stopped
+    c.n_trials = 12  # trials that finish (complete or pruned); failed ones do not count
+    c.evaluation = "subset"  # subset (GRAD-MATCH) | random (random subset) | full (baseline)
+    c.fraction = 0.1  # subset / random: share of the trial's training examples
+    c.mode = "per_batch"  # subset: GRAD-MATCH mode (AUTOMATA: per_batch)
+    c.warm_start = 0.0  # subset / random: share of the epochs trained on all data first
+    c.every = 2  # subset / random: R, reselect every R epochs
+    c.val_fraction = 0.1  # share of the training set held out to score trials
+    c.storage = ""  # "" = sqlite:///WORKDIR/study.db; else any Optuna RDB URL (postgresql://...)
+    c.study_name = "datadiet"
+    c.seed = 0  # sampler seed (per trial: seed and trial number) and the validation split
+    c.heartbeat_seconds = 10  # a running trial's liveness beat in the storage
+    c.grace_seconds = 60  # a trial silent this long belongs to a dead worker: marked FAIL
+    c.retrain = True  # after the search: retrain the best configuration on the full data
+    c.retrain_epochs = 0.0  # 0: max_resource
+    c.power_watts = 30.0  # energy estimate = tuning wall time x this power
+    c.space = ml_collections.ConfigDict()  # name -> {type, low, high, choices, path}
+    return c
+
+
+def validate_hpo_config(hpo, config=None):
+    """Checks `hpo` (and, given the whole run config, that every search-space path exists there
+    and that the space's corner values give valid configs)."""
+    for field, accepted in (("search", SEARCHES), ("scheduler", SCHEDULERS),
+                            ("evaluation", EVALUATIONS), ("mode", SUBSET_MODES)):
+        if hpo[field] not in accepted:
+            raise ValueError(f"hpo.{field}={hpo[field]!r} is not one of {list(accepted)}")
+    _positive_int("hpo.reduction_factor", hpo.reduction_factor, 2)
+    _positive_int("hpo.min_resource", hpo.min_resource, 1)
+    _positive_int("hpo.max_resource", hpo.max_resource, hpo.min_resource,
+                  f"hpo.min_resource={hpo.min_resource}")
+    _positive_int("hpo.n_trials", hpo.n_trials, 1)
+    _positive_int("hpo.n_startup_trials", hpo.n_startup_trials, 0)
+    _positive_int("hpo.every", hpo.every, 1)
+    _positive_int("hpo.heartbeat_seconds", hpo.heartbeat_seconds, 1)
+    if hpo.grace_seconds <= hpo.heartbeat_seconds:
+        raise ValueError(f"hpo.grace_seconds={hpo.grace_seconds} must exceed "
+                         f"hpo.heartbeat_seconds={hpo.heartbeat_seconds}")
+    if not 0 < hpo.fraction <= 1:
+        raise ValueError(f"hpo.fraction={hpo.fraction} must be in (0, 1]")
+    if not 0 <= hpo.warm_start < 1:
+        raise ValueError(f"hpo.warm_start={hpo.warm_start} must be in [0, 1)")
+    if not 0 < hpo.val_fraction < 1:
+        raise ValueError(f"hpo.val_fraction={hpo.val_fraction} must be in (0, 1)")
+    if hpo.retrain_epochs < 0 or hpo.power_watts < 0:
+        raise ValueError(f"hpo.retrain_epochs={hpo.retrain_epochs} and "
+                         f"hpo.power_watts={hpo.power_watts} must be >= 0")
+    if not isinstance(hpo.storage, str) or not isinstance(hpo.study_name, str) \
+            or not hpo.study_name:
+        raise ValueError(f"hpo.storage={hpo.storage!r} must be a string (\"\" = SQLite file in "
+                         f"the workdir) and hpo.study_name={hpo.study_name!r} a non-empty one")
+    if hpo.storage and "://" not in hpo.storage:
+        raise ValueError(f"hpo.storage={hpo.storage!r} must be an RDB URL such as "
+                         "sqlite:///path/study.db or postgresql://user@host:port/db, or \"\"")
+    from datadiet.hpo.space import validate_space
+    validate_space(hpo.space, config)
+
+
+def _positive_int(name, value, low, low_name=None):
+    if not (isinstance(value, numbers.Integral) and not isinstance(value, bool)) or value < low:
+        raise ValueError(f"{name}={value!r} must be an integer >= {low_name or low}")
+
+
+def rung_epochs(hpo):
+    """The epochs at which ASHA decides (min_resource * eta^k up to max_resource): for docs and
+    reports; the decisions themselves are Optuna's."""
+    k = int(math.floor(math.log(hpo.max_resource / hpo.min_resource, hpo.reduction_factor)
+                       + 1e-9))
+    return [hpo.min_resource * hpo.reduction_factor ** i for i in range(k + 1)]

@@ -1,0 +1,100 @@
+"""One trial: the run config from the base config, the sampled values and the evaluation mode;
+training through the shared loop; validation accuracy reported to Optuna after every epoch.
+
+The trial's run directory is WORKDIR/trials/<trial number> (the usual run-directory contract;
+its "test" events are the validation split's, and status.json may say "pruned").
+"""
+import copy
+import os
+import socket
+
+import optuna
+
+from datadiet.config import validate_config
+from datadiet.hpo import space as space_lib
+from datadiet.training.loop import make_selector, train
+from datadiet.training.rundir import RunDir
+
+
+def evaluation_config(config, hpo, epochs):
+    """`config` set up to train a trial for `epochs` epochs the way hpo.evaluation says."""
+    config = copy.deepcopy(config)
+    config.unlock()
+    config.job = "train"
+    config.train.epochs, config.train.steps = float(epochs), -1
+    config.train.eval_every_epochs = 1  # the pruner needs a value every epoch
+    config.train.checkpoint_every_epochs = max(1, int(epochs))  # a killed trial is not resumed
+    config.train.max_checkpoints = 1
+    c = config.coreset
+    if hpo.evaluation == "full":
+        c.method = "none"
+    else:
+        # AUTOMATA's subset evaluation: GRAD-MATCH (or a random subset, redrawn at each
+        # selection: the baseline at equal compute) of `fraction`, after warm start, every R
+        # epochs, weighted training; an epoch is a pass over the subset.
+        c.method = "gradmatch" if hpo.evaluation == "subset" else "random_online"
+        c.mode, c.fraction, c.every, c.warm_start = hpo.mode, hpo.fraction, hpo.every, \
+            hpo.warm_start
+        c.target = "train"
+    return config
+
+
+def trial_run_config(base, hpo, params):
+    return evaluation_config(space_lib.apply(base, hpo.space, params), hpo, hpo.max_resource)
+
+
+def report_epoch(trial, epoch, value, max_resource):
+    """Reports `value` at step `epoch`; raises TrialPruned when the pruner stops the trial.
+
+    At max_resource the trial has had its whole budget: it completes whatever the rung says.
+    """
+    trial.report(value, step=epoch)
+    if epoch < max_resource and trial.should_prune():
+        raise optuna.TrialPruned(f"stopped after epoch {epoch} (validation accuracy {value:.4f})")
+
+
+class Objective:
+    """Callable for `study.optimize`: trains one trial and returns its final validation
+    accuracy. `dataset` is the held-out split of `holdout.holdout_split` (loaded once per
+    worker)."""
+
+    def __init__(self, base_config, dataset, workdir):
+        self.base, self.hpo, self.dataset = base_config, base_config.hpo, dataset
+        self.workdir = workdir
+
+    def __call__(self, trial):
+        params = space_lib.suggest(trial, self.hpo.space)
+        config = trial_run_config(self.base, self.hpo, params)
+        validate_config(config)
+        run = RunDir(os.path.join(self.workdir, "trials", str(trial.number)), config)
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        trial.set_user_attr("run_dir", run.path)
+        run.set_status("running", trial=trial.number)
+        reporter = _Reporter(trial, run, self.hpo.max_resource)
+        try:
+            train(config, self.dataset, make_selector(config, self.dataset), run,
+                  on_epoch=reporter)
+        except optuna.TrialPruned:
+            run.set_status("pruned", epoch=reporter.last_epoch, value=reporter.last_value)
+            raise
+        except BaseException as e:
+            run.set_status("failed", error=repr(e))
+            raise
+        run.set_status("done", value=reporter.last_value, epoch=reporter.last_epoch)
+        return reporter.last_value
+
+
+class _Reporter:
+    """on_epoch callback: reads the validation accuracy the loop just logged for `epoch`."""
+
+    def __init__(self, trial, run, max_resource):
+        self.trial, self.run, self.max_resource = trial, run, max_resource
+        self.last_epoch, self.last_value = 0, float("nan")
+
+    def __call__(self, epoch, state):
+        if epoch == 0:  # the call before training: nothing evaluated yet
+            return
+        event = next(e for e in reversed(self.run.metrics())
+                     if e.get("split") == "test" and e.get("epoch") == epoch and "kind" not in e)
+        self.last_epoch, self.last_value = epoch, float(event["accuracy"])
+        report_epoch(self.trial, epoch, self.last_value, self.max_resource)

@@ -1,0 +1,63 @@
+"""The tune job: search (on held-out validation accuracy), then retrain the best configuration on
+the full training set and test it.
+
+  python train.py --config=configs/fashion_mnist_tune.py --workdir=DIR
+
+WORKDIR/study.db (default storage), WORKDIR/trials/<n>/ (trial runs), WORKDIR/retrain/ (the
+best configuration on all training data, tested on the test set), WORKDIR/hpo.json (summary).
+The same command resumes an interrupted study; workers sharing a storage URL run with
+hpo.retrain=False, and one final run of the command (retrain on) retrains the best.
+"""
+import json
+import os
+
+from datadiet.config import validate_config
+from datadiet.data import load_dataset
+from datadiet.hpo import space as space_lib
+from datadiet.hpo.holdout import holdout_split
+from datadiet.hpo.objective import Objective, evaluation_config
+from datadiet.hpo.study import open_study, run_study, storage_url, summarise
+
+
+def tune(config, workdir, dataset=None):
+    """Runs (or resumes) the study of `config` in `workdir`; returns the summary (hpo.json)."""
+    validate_config(config)
+    hpo = config.hpo
+    if dataset is None:
+        dataset = load_dataset(config.data, config.seed)
+    study = open_study(config, workdir)  # before any compute: refuses a mismatched study
+    objective = Objective(config, holdout_split(dataset, hpo.val_fraction, hpo.seed), workdir)
+    run_study(study, objective, hpo.n_trials, hpo.grace_seconds)
+    summary = summarise(study)
+    summary.update(storage=storage_url(hpo, workdir).split("@")[-1],  # no password in files
+                   study_name=hpo.study_name, evaluation=hpo.evaluation, fraction=hpo.fraction,
+                   search=hpo.search, scheduler=hpo.scheduler,
+                   energy_kwh=summary["tuning_seconds"] * hpo.power_watts / 3.6e6)
+    if hpo.retrain and "best_params" in summary:
+        final = retrain(config, summary["best_params"], os.path.join(workdir, "retrain"), dataset)
+        summary["retrain"] = {"test_accuracy": final["test"]["accuracy"],
+                              "test_loss": final["test"]["loss"], "step": final["test"]["step"],
+                              "time": final["test"]["time"]}
+    path = os.path.join(workdir, "hpo.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump(summary, f, indent=1, sort_keys=True)
+    os.replace(path + ".tmp", path)
+    return summary
+
+
+def retrain_config(config, params):
+    """The best configuration on all training data (no held-out split, no subset)."""
+    hpo = config.hpo
+    full = hpo.copy_and_resolve_references()
+    full.evaluation = "full"
+    epochs = hpo.retrain_epochs or hpo.max_resource
+    out = evaluation_config(space_lib.apply(config, hpo.space, params), full, epochs)
+    out.train.checkpoint_every_epochs = 1  # an ordinary resumable run
+    out.train.eval_every_epochs = max(1, int(epochs))
+    out.train.max_checkpoints = config.train.max_checkpoints
+    return out
+
+
+def retrain(config, params, workdir, dataset):
+    from datadiet.training.loop import train_and_evaluate
+    return train_and_evaluate(retrain_config(config, params), workdir, dataset=dataset)
