@@ -62,7 +62,8 @@ def test_unknown_tfds_name():
 
 
 @pytest.mark.parametrize("override,message", [
-    (dict(x_train=np.zeros((50, 6), np.uint8)), "x_train .* has shape"),
+    # 2-D arrays are tabular features or token ids now, so the bad shape is 5-D
+    (dict(x_train=np.zeros((50, 6, 6, 1, 1), np.uint8)), "x_train .* has shape"),
     (dict(x_train=np.zeros((50, 6, 6, 1), np.int16)), "x_train has dtype int16"),
     (dict(y_train=np.full(50, 7)), r"y_test holds labels outside|y_train holds labels outside"),
     (dict(y_train=-np.ones(50, np.int64)), "y_train holds labels outside"),
