@@ -4,7 +4,7 @@ against the uniform sampler's step, in one process, at N = 60,000 and N = 1,000,
 Also times drawing alone: the two-level inverse CDF used by the samplers against
 jax.random.choice(p=...) (one cumsum over N).
 
-  python benchmarks/sampling.py [--n=60000,1000000] [--steps=20] [--repeats=3]
+  python benchmarks/sampling.py [--n=60000,1000000] [--steps=20] [--repeats=3] [--width=8]
 
 Target: every sampler's step <= 1.2x the uniform step at N = 60,000. Selective-Backprop also
 forwards (1 + sb_beta) * B candidates per step, so it costs more by design.
@@ -91,8 +91,12 @@ def main():
     parser.add_argument("--n", default="60000,1000000")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--width", type=int, default=0,
+                        help="small CNN width (0: the config's; 8 = the streaming experiment's)")
     args = parser.parse_args()
     config = fashion_mnist_cnn.get_config()
+    if args.width:
+        config.model.kwargs = {"width": args.width, "hidden": 64}
     methods = [m for m in METHODS if m != "none"]
     results = {}
     for n in map(int, args.n.split(",")):
@@ -109,6 +113,7 @@ def main():
                            "ratio_to_uniform": {m: round(t / base, 3) for m, t in times.items()},
                            "draw_ms": {k: round(v * 1e3, 3) for k, v in draws.items()}}
     print(json.dumps({"benchmark": "sampling", "model": "small_cnn",
+                      "model_kwargs": dict(config.model.kwargs),
                       "batch_size": config.train.batch_size, "devices": jax.device_count(),
                       "results": results}))
 
