@@ -7,7 +7,9 @@ jax.random.choice(p=...) (one cumsum over N).
   python benchmarks/sampling.py [--n=60000,1000000] [--steps=20] [--repeats=3] [--width=8]
 
 Target: every sampler's step <= 1.2x the uniform step at N = 60,000. Selective-Backprop also
-forwards (1 + sb_beta) * B candidates per step, so it costs more by design.
+forwards (1 + sb_beta) * B candidates per step, so it costs more by design. A second baseline,
+uniform+weights_as_data, is the uniform step with its weights as data (as InfoBatch's and
+Selective-Backprop's are, and the epoch loop's): XLA folds the uniform step's constant weights.
 Methods are timed round-robin (`--repeats` rounds, median kept) so load changes hit all alike.
 Ends with one JSON line of the figures.
 """
@@ -50,15 +52,30 @@ def timed(fn, steps):
     return (time.perf_counter() - start) / steps
 
 
+WEIGHTS_AS_DATA = "+weights_as_data"
+
+
+def weights_as_data(sampler):
+    """The uniform sampler's constant all-ones weights let XLA drop the weighted loss and the
+    BatchNorm masking from its step; samplers whose weights depend on their state (InfoBatch,
+    Selective-Backprop) and the epoch loop pay for them. This variant makes the weights data."""
+    def draw(state, key, step):
+        ids, weights, state = sampler.draw(state, key, step)
+        return ids, weights * (step >= 0).astype(weights.dtype), state
+    return sampler._replace(draw=draw)
+
+
 def step_times(config, dataset, methods, steps, repeats):
     b = config.train.batch_size
     images, labels = jnp.asarray(dataset.x_train), jnp.asarray(dataset.y_train)
     runners = {}
     for method in methods:
-        config.sampling.method = method
+        config.sampling.method = method.removesuffix(WEIGHTS_AS_DATA)
         tx = optim.make_optimizer(config.optim, 469, 469 * 15)
         graphdef, state = create_state(build_model(config, dataset), tx)
         sampler = make_sampler(config.sampling, dataset.n_train, b, 10, 100_000)
+        if method.endswith(WEIGHTS_AS_DATA):
+            sampler = weights_as_data(sampler)
         step = make_stream_step(graphdef, tx, dataset, sampler, 0)
         carry = [state, sampler.init(None)]
 
@@ -97,7 +114,7 @@ def main():
     config = fashion_mnist_cnn.get_config()
     if args.width:
         config.model.kwargs = {"width": args.width, "hidden": 64}
-    methods = [m for m in METHODS if m != "none"]
+    methods = [m for m in METHODS if m != "none"] + ["uniform" + WEIGHTS_AS_DATA]
     results = {}
     for n in map(int, args.n.split(",")):
         dataset = synthetic(n)
@@ -106,11 +123,15 @@ def main():
         base = times["uniform"]
         print(f"N = {n:,}: uniform step {base * 1e3:.1f} ms")
         for m in methods:
-            print(f"  {m:20s} {times[m] * 1e3:7.1f} ms   x{times[m] / base:.3f}")
+            print(f"  {m:26s} {times[m] * 1e3:7.1f} ms   x{times[m] / base:.3f}   "
+                  f"x{times[m] / times['uniform' + WEIGHTS_AS_DATA]:.3f} of uniform{WEIGHTS_AS_DATA}")
         print(f"  draw {config.train.batch_size} ids: two-level {draws['two_level'] * 1e3:.2f} ms,"
               f" jax.random.choice {draws['jax_random_choice'] * 1e3:.2f} ms")
         results[str(n)] = {"step_ms": {m: round(t * 1e3, 2) for m, t in times.items()},
                            "ratio_to_uniform": {m: round(t / base, 3) for m, t in times.items()},
+                           "ratio_to_uniform_weights_as_data": {
+                               m: round(t / times["uniform" + WEIGHTS_AS_DATA], 3)
+                               for m, t in times.items()},
                            "draw_ms": {k: round(v * 1e3, 3) for k, v in draws.items()}}
     print(json.dumps({"benchmark": "sampling", "model": "small_cnn",
                       "model_kwargs": dict(config.model.kwargs),
