@@ -17,10 +17,7 @@ import json
 import os
 import sys
 
-import jax
 import numpy as np
-from absl import app, flags, logging
-from ml_collections import config_flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from analysis import pruning_figures  # noqa: E402
@@ -28,6 +25,7 @@ from datadiet.data import load_dataset  # noqa: E402
 from datadiet.prune import noise_detection  # noqa: E402
 from datadiet.scores import compute_scores  # noqa: E402
 from datadiet.training.loop import train_and_evaluate  # noqa: E402
+from experiments import common  # noqa: E402
 
 KINDS = ("curve", "epochs", "window")
 
@@ -131,30 +129,16 @@ def window(config, workdir):
     return {"points": points, "keep": e.keep, "score": e.score, "noise_detection": detection}
 
 
-def main(argv):
-    del argv
-    logging.set_verbosity(logging.WARNING)
-    config, workdir = flags.FLAGS.config, flags.FLAGS.workdir
-    if config.experiment.kind not in KINDS:
-        raise ValueError(f"experiment.kind={config.experiment.kind!r} is not one of {list(KINDS)}")
+def main(config, workdir):
+    kind = config.experiment.kind
+    if kind not in KINDS:
+        raise ValueError(f"experiment.kind={kind!r} is not one of {list(KINDS)}")
     load_dataset(config.data, config.seed)  # a bad data path fails before any training
-    # Every retraining run compiles the same programs: keep them across runs (and restarts).
-    jax.config.update("jax_compilation_cache_dir", os.path.join(workdir, "jax_cache"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    results = globals()[config.experiment.kind](config, workdir)
-    results.update(kind=config.experiment.kind, seeds=list(config.experiment.seeds),
-                   config=json.loads(config.to_json_best_effort()))
-    path = os.path.join(workdir, f"results_{config.experiment.kind}.json")
-    with open(path, "w") as f:
-        json.dump(results, f, indent=1)
-    png = pruning_figures.draw(path)
-    print(pruning_figures.table(results))
-    print(f"wrote {path} and {png}")
+    common.cache_compilations(workdir)
+    results = globals()[kind](config, workdir)
+    results.update(kind=kind, seeds=list(config.experiment.seeds))
+    common.write_results(results, config, workdir, kind, pruning_figures)
 
 
 if __name__ == "__main__":
-    # Flags are defined here, not at import: tests import several experiment modules.
-    config_flags.DEFINE_config_file("config", None, "An experiment config.")
-    flags.DEFINE_string("workdir", None, "Experiment directory.")
-    flags.mark_flags_as_required(["config", "workdir"])
-    app.run(main)
+    common.run(main)

@@ -15,16 +15,14 @@ import json
 import os
 import sys
 
-import jax
 import numpy as np
-from absl import app, flags, logging
-from ml_collections import config_flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from analysis import streaming_figures  # noqa: E402
 from datadiet.config import validate_config  # noqa: E402
 from datadiet.data import load_dataset  # noqa: E402
 from datadiet.training.loop import train_and_evaluate  # noqa: E402
+from experiments import common  # noqa: E402
 
 
 def run_config(config, method, init, seed):
@@ -98,27 +96,14 @@ def run_all(config, workdir):
     return {"target_accuracy": e.target_accuracy, "methods": methods, "runs": runs}
 
 
-def main(argv):
-    del argv
-    logging.set_verbosity(logging.WARNING)
-    config, workdir = flags.FLAGS.config, flags.FLAGS.workdir
+def main(config, workdir):
     for _, method, init in config.experiment.methods:  # every bad method fails before training
         validate_config(run_config(config, method, init, config.seed))
-    jax.config.update("jax_compilation_cache_dir", os.path.join(workdir, "jax_cache"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    common.cache_compilations(workdir)
     results = run_all(config, workdir)
-    results.update(seeds=list(config.experiment.seeds),
-                   config=json.loads(config.to_json_best_effort()))
-    path = os.path.join(workdir, "results_streaming.json")
-    with open(path, "w") as f:
-        json.dump(results, f, indent=1)
-    png = streaming_figures.draw(path)
-    print(streaming_figures.table(results))
-    print(f"wrote {path} and {png}")
+    results.update(seeds=list(config.experiment.seeds))
+    common.write_results(results, config, workdir, "streaming", streaming_figures)
 
 
 if __name__ == "__main__":
-    config_flags.DEFINE_config_file("config", None, "An experiment config.")
-    flags.DEFINE_string("workdir", None, "Experiment directory.")
-    flags.mark_flags_as_required(["config", "workdir"])
-    app.run(main)
+    common.run(main)

@@ -14,15 +14,11 @@ workdir) and a parent run that keeps a checkpoint after every epoch (WORKDIR/par
 children live in WORKDIR/children/. Writes WORKDIR/results_<kind>.json and WORKDIR/<kind>.png
 (analysis/dynamics_figures.py). Every run directory resumes when interrupted.
 """
-import json
 import os
 import sys
 
-import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags, logging
-from ml_collections import config_flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from analysis import dynamics_figures  # noqa: E402
@@ -32,6 +28,7 @@ from datadiet.training import optim  # noqa: E402
 from datadiet.training.durations import resolve_duration  # noqa: E402
 from datadiet.training.loop import build_model, restore_state, train_and_evaluate  # noqa: E402
 from datadiet.training.state import create_state  # noqa: E402
+from experiments import common  # noqa: E402
 from experiments.pruning import run_config, run_scores_job  # noqa: E402
 
 KINDS = ("velocity", "barrier")
@@ -117,29 +114,16 @@ def barrier_experiment(config, workdir):
             "recompute_bn": e.recompute_bn}
 
 
-def main(argv):
-    del argv
-    logging.set_verbosity(logging.WARNING)
-    config, workdir = flags.FLAGS.config, flags.FLAGS.workdir
+def main(config, workdir):
     kind = config.experiment.kind
     if kind not in KINDS:
         raise ValueError(f"experiment.kind={kind!r} is not one of {list(KINDS)}")
     load_dataset(config.data, config.seed)  # a bad data path fails before any training
-    jax.config.update("jax_compilation_cache_dir", os.path.join(workdir, "jax_cache"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    common.cache_compilations(workdir)
     results = (velocity if kind == "velocity" else barrier_experiment)(config, workdir)
-    results.update(kind=kind, config=json.loads(config.to_json_best_effort()))
-    path = os.path.join(workdir, f"results_{kind}.json")
-    with open(path, "w") as f:
-        json.dump(results, f, indent=1)
-    png = dynamics_figures.draw(path)
-    print(dynamics_figures.table(results))
-    print(f"wrote {path} and {png}")
+    results.update(kind=kind)
+    common.write_results(results, config, workdir, kind, dynamics_figures)
 
 
 if __name__ == "__main__":
-    # Flags are defined here, not at import: tests import several experiment modules.
-    config_flags.DEFINE_config_file("config", None, "An experiment config.")
-    flags.DEFINE_string("workdir", None, "Experiment directory.")
-    flags.mark_flags_as_required(["config", "workdir"])
-    app.run(main)
+    common.run(main)

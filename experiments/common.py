@@ -1,0 +1,36 @@
+"""What every experiment command shares: its two flags, the compilation cache kept in the
+workdir, and writing WORKDIR/results_<name>.json with its figure and table."""
+import json
+import os
+
+import jax
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+
+def run(main):
+    """`app.run(main)` with --config and --workdir. Called under __main__ only: tests import
+    several experiment modules, and flags may be defined once per process."""
+    config_flags.DEFINE_config_file("config", None, "An experiment config.")
+    flags.DEFINE_string("workdir", None, "Experiment directory.")
+    flags.mark_flags_as_required(["config", "workdir"])
+    app.run(lambda argv: main(flags.FLAGS.config, flags.FLAGS.workdir))
+
+
+def cache_compilations(workdir):
+    """Every run of an experiment compiles the same programs: keep them across runs (and
+    restarts) in WORKDIR/jax_cache. Also quiets absl's INFO logging (orbax's per-save lines)."""
+    logging.set_verbosity(logging.WARNING)
+    jax.config.update("jax_compilation_cache_dir", os.path.join(workdir, "jax_cache"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
+def write_results(results, config, workdir, name, figures):
+    """Writes the results (with the config) and the figure; prints the table."""
+    results["config"] = json.loads(config.to_json_best_effort())
+    path = os.path.join(workdir, f"results_{name}.json")
+    with open(path, "w") as f:
+        json.dump(results, f, indent=1)
+    png = figures.draw(path)
+    print(figures.table(results))
+    print(f"wrote {path} and {png}")
