@@ -15,11 +15,10 @@ Measured pieces (2 CPU cores shared with other jobs; a 1-trial, 2-epoch smoke ru
 epoch of 54,000 examples ~19 s, a 10% epoch ~3 s, a 30% epoch ~6.5 s; one GRAD-MATCH selection
 ~7 s (last-layer gradients of all 54,000 candidates: a forward pass over them) plus ~5 s of
 compilation the first time; ~4 s of compilation per trial in every arm.
-Runtime: not yet measured; estimated from those pieces at ~16 min for full-data tuning, ~4 min
-for 10% subsets, ~7 min for 30%, plus 3 retrainings of ~2.5 min (~35 min in all).
-Expected result: not yet measured. The estimate gives ~3.9x for 10% and ~2.3x for 30%: each
-selection's pass over all candidates costs ~0.4 of a full epoch, so 30% subsets are unlikely to
-reach 3x at this trial length.
+Runtime (measured, each arm on one CPU core): full-data tuning 633 s, 10% subsets 223 s, 30%
+subsets 316 s, plus a ~95 s retraining per arm.
+Result (measured): speedups 2.83x (10%) and 2.01x (30%); retrained test accuracy 0.9188 (full),
+0.9155 (10%), 0.9159 (30%). See the README's tuning section.
 """
 from configs import fashion_mnist_prune
 

@@ -188,8 +188,10 @@ def train_streaming(config, dataset, run):
             _write_tb(writer, event)
             final[event["split"]] = event
         if last or (epoch + 1) % t.checkpoint_every_epochs == 0:
-            checkpointer.save(step, state, {"epoch": epoch, "step": step, "elapsed": now,
-                                            "overhead": overhead + time.time() - trained}, sstate)
+            saving = time.time()  # elapsed and overhead both up to here: a resume continues both
+            checkpointer.save(step, state, {"epoch": epoch, "step": step,
+                                            "elapsed": saving - started,
+                                            "overhead": overhead + saving - trained}, sstate)
         overhead += time.time() - trained
         bar.set_postfix(loss=f"{train_metrics['loss']:.3f}",
                         test_acc=f"{final.get('test', {}).get('accuracy', float('nan')):.3f}")
