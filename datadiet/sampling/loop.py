@@ -28,7 +28,7 @@ from datadiet.sampling.methods import make_sampler
 from datadiet.training import optim
 from datadiet.training.checkpoint import Checkpointer
 from datadiet.training.durations import resolve_duration
-from datadiet.training.loop import _evaluator, _tensorboard, _write_tb, build_model
+from datadiet.training.loop import _evaluator, _tensorboard, build_model, log_epoch
 from datadiet.training.state import apply_model, create_state
 from datadiet.training.step import make_batch_fn, make_train_step, prediction_entropy
 
@@ -177,16 +177,11 @@ def train_streaming(config, dataset, run):
         probe_losses = outputs(state, images, labels, probe)["loss"]
         diag = {k: round(float(v), 6) for k, v in measure(sstate, probe_losses).items()}
         now = time.time() - started
-        events = [dict(split="train", lr=float(lr_at(step - 1)), train_time=train_time,
-                       **train_metrics, **diag)]
         last = epoch == duration.num_epochs - 1
-        if last or (epoch + 1) % t.eval_every_epochs == 0:
-            events.append(dict(split="test", **evaluate(state)))
-        for event in events:
-            event.update(step=step, epoch=epoch + 1, time=round(now, 3))
-            run.log(**event)
-            _write_tb(writer, event)
-            final[event["split"]] = event
+        test = evaluate(state) if last or (epoch + 1) % t.eval_every_epochs == 0 else None
+        log_epoch(run, writer, final, step, epoch, now,
+                  dict(lr=float(lr_at(step - 1)), train_time=train_time, **train_metrics, **diag),
+                  test)
         if last or (epoch + 1) % t.checkpoint_every_epochs == 0:
             saving = time.time()  # elapsed and overhead both up to here: a resume continues both
             checkpointer.save(step, state, {"epoch": epoch, "step": step,

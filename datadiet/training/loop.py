@@ -192,15 +192,10 @@ def train(config, dataset, selector, run, on_step=None, on_epoch=None, stop_epoc
             train_metrics = {"loss": float((jnp.stack(losses) * real).sum() / n_real),
                              "accuracy": float((jnp.stack(correct) * real).sum() / n_real)}
             now = time.time() - started
-            events = [dict(split="train", lr=float(lr_at(step - 1)), **train_metrics)]
             last = epoch == end_epoch - 1
-            if last or (epoch + 1) % t.eval_every_epochs == 0:
-                events.append(dict(split="test", **evaluate(state)))
-            for event in events:
-                event.update(step=step, epoch=epoch + 1, time=round(now, 3))
-                run.log(**event)
-                _write_tb(writer, event)
-                final[event["split"]] = event
+            test = evaluate(state) if last or (epoch + 1) % t.eval_every_epochs == 0 else None
+            log_epoch(run, writer, final, step, epoch, now,
+                      dict(lr=float(lr_at(step - 1)), **train_metrics), test)
             if on_epoch is not None:
                 on_epoch(epoch + 1, state)
             if last or (epoch + 1) % t.checkpoint_every_epochs == 0:
@@ -238,6 +233,17 @@ def _evaluator(graphdef, dataset, eval_batch_size, mesh):
         return {"loss": loss / n, "accuracy": correct / n}
 
     return evaluate
+
+
+def log_epoch(run, writer, final, step, epoch, now, train, test=None):
+    """Logs the epoch's train event (and test metrics, when evaluated) with its step, epoch and
+    time, to metrics.jsonl and TensorBoard; `final` keeps the latest event of each split."""
+    events = [dict(split="train", **train)] + ([] if test is None else [dict(split="test", **test)])
+    for event in events:
+        event.update(step=step, epoch=epoch + 1, time=round(now, 3))
+        run.log(**event)
+        _write_tb(writer, event)
+        final[event["split"]] = event
 
 
 def _tensorboard(run, config, step):
