@@ -26,29 +26,32 @@ def _env():
         [ROOT, os.path.join(ROOT, "tests"), os.environ.get("PYTHONPATH", "")]))
 
 
-def _wait_for_running_trial(study, worker_pid, timeout):
-    """The number of a trial that worker `worker_pid` is running right now."""
+def _wait_for_running_trial(study, worker_pids, timeout):
+    """(trial number, worker pid) of a trial one of the workers is running right now. Either
+    worker may be the first one mid-trial: on a loaded machine one of them can start late."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         for t in study.get_trials(deepcopy=False):
-            if t.state.name == "RUNNING" and \
-                    t.user_attrs.get("worker", "").endswith(f":{worker_pid}") and \
+            pid = t.user_attrs.get("worker", "").split(":")[-1]
+            if t.state.name == "RUNNING" and pid in worker_pids and \
                     t.intermediate_values:  # mid-trial: at least one epoch reported
-                return t.number
+                return t.number, pid
         time.sleep(0.2)
-    raise AssertionError(f"worker {worker_pid} ran no trial within {timeout} s")
+    raise AssertionError(f"workers {sorted(worker_pids)} ran no trial within {timeout} s")
 
 
 def _kill_one_and_finish(commands, study, n_trials, timeout):
     workers = [subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True) for cmd in commands]
     try:
-        victim = workers[0]
-        killed_trial = _wait_for_running_trial(study, victim.pid, timeout)
+        by_pid = {str(w.pid): w for w in workers}
+        killed_trial, pid = _wait_for_running_trial(study, set(by_pid), timeout)
+        victim = by_pid.pop(pid)
+        survivor, = by_pid.values()
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait()
-        out, _ = workers[1].communicate(timeout=timeout)
-        assert workers[1].returncode == 0, out
+        out, _ = survivor.communicate(timeout=timeout)
+        assert survivor.returncode == 0, out
     finally:
         for w in workers:
             if w.poll() is None:
@@ -60,7 +63,7 @@ def _kill_one_and_finish(commands, study, n_trials, timeout):
     finished = [t for t in trials.values() if t.state.name in FINISHED]
     assert n_trials <= len(finished) <= n_trials + 1  # the two workers may overshoot by one
     workers_seen = {t.user_attrs["worker"].split(":")[-1] for t in trials.values()}
-    assert {str(victim.pid), str(workers[1].pid)} <= workers_seen  # both worked on the study
+    assert {str(victim.pid), str(survivor.pid)} <= workers_seen  # both worked on the study
     return trials, killed_trial
 
 
