@@ -219,6 +219,19 @@ def test_unsupported_model_falls_back_to_vmap():
         pergrad.per_example_grad_norms(graphdef, params, batch_stats, x, y, method="layerwise")
 
 
+def test_text_model_norms_and_grads_match_loop():
+    """The embedding bag (issue 6's text model): its embedding table is not a layer the
+    layer-wise method knows, so "auto" takes the vmap path; norms and gradients still match."""
+    graphdef, params, batch_stats = random_model(
+        lambda: get_model("embedding_bag", 10, (12,), seed=0, vocab_size=50))
+    x = jnp.asarray(np.random.default_rng(1).integers(0, 50, (5, 12)), jnp.float32)  # token ids
+    y = jnp.arange(5) * 3 % 10
+    ref = loop_grads(graphdef, params, batch_stats, x, y)
+    got = pergrad.per_example_grad_norms(graphdef, params, batch_stats, x, y)
+    np.testing.assert_allclose(np.asarray(got), loop_norms(ref), rtol=1e-5)
+    assert_grads_equal(pergrad.per_example_grads(graphdef, params, batch_stats, x, y), ref)
+
+
 class TrainModeBatchNorm(nnx.Module):
     def __init__(self, rngs):
         self.bn = nnx.BatchNorm(3, use_running_average=False, rngs=rngs)  # ignores `train`
