@@ -4,6 +4,7 @@ import json
 import os
 
 import jax
+import numpy as np
 from absl import app, flags, logging
 from ml_collections import config_flags
 
@@ -23,6 +24,16 @@ def cache_compilations(workdir):
     logging.set_verbosity(logging.WARNING)
     jax.config.update("jax_compilation_cache_dir", os.path.join(workdir, "jax_cache"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
+def band(values):
+    """Mean and 16-84 percentile band over seeds; None values (e.g. a target never reached)
+    are left out, and n says how many counted."""
+    v = np.asarray([x for x in values if x is not None], np.float64)
+    if len(v) == 0:
+        return {"mean": None, "p16": None, "p84": None, "n": 0, "values": list(values)}
+    return {"mean": v.mean(), "p16": np.percentile(v, 16), "p84": np.percentile(v, 84),
+            "n": len(v), "values": list(values)}
 
 
 def write_results(results, config, workdir, name, figures):

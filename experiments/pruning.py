@@ -65,12 +65,6 @@ def retrain(config, workdir, name, seed, noise=0.0, **prune):
     return acc
 
 
-def band(values):
-    v = np.asarray(values, np.float64)
-    return {"mean": v.mean(), "p16": np.percentile(v, 16), "p84": np.percentile(v, 84),
-            "n": len(v), "values": v.tolist()}
-
-
 def curve(config, workdir):
     e = config.experiment
     sdir = run_scores_job(config, workdir, 0.0)
@@ -86,16 +80,17 @@ def curve(config, workdir):
                 accs = [retrain(config, workdir, f"{score}_pruned{pruned}", s, keep=1 - pruned,
                                 **kw) for s in e.seeds]
             points.append({"method": label, "score": score, "fraction_pruned": pruned,
-                           **band(accs)})
+                           **common.band(accs)})
     return {"points": points}
 
 
 def epochs(config, workdir):
     e = config.experiment
     sdir = run_scores_job(config, workdir, 0.0)
-    full = band([retrain(config, workdir, "full", s) for s in e.seeds])
-    random = band([retrain(config, workdir, f"random_pruned{e.fraction_pruned}", s,
-                           method="random", keep=1 - e.fraction_pruned) for s in e.seeds])
+    full = common.band([retrain(config, workdir, "full", s) for s in e.seeds])
+    random = common.band([retrain(config, workdir, f"random_pruned{e.fraction_pruned}", s,
+                                  method="random", keep=1 - e.fraction_pruned)
+                          for s in e.seeds])
     points = []
     for label, score in e.methods:
         for t in config.scores.epochs:
@@ -103,7 +98,7 @@ def epochs(config, workdir):
             accs = [retrain(config, workdir, f"{name}_pruned{e.fraction_pruned}", s,
                             method="high", keep=1 - e.fraction_pruned,
                             scores=os.path.join(sdir, "scores", name + ".npy")) for s in e.seeds]
-            points.append({"method": label, "score": score, "epoch": t, **band(accs)})
+            points.append({"method": label, "score": score, "epoch": t, **common.band(accs)})
     return {"points": points, "full": full, "random": random,
             "fraction_pruned": e.fraction_pruned}
 
@@ -118,7 +113,7 @@ def window(config, workdir):
             accs = [retrain(config, workdir, f"{e.score}_window{offset}_keep{e.keep}_noise{noise}",
                             s, noise, method="window", keep=e.keep, offset=offset, scores=path)
                     for s in e.seeds]
-            points.append({"label_noise": noise, "offset": offset, **band(accs)})
+            points.append({"label_noise": noise, "offset": offset, **common.band(accs)})
         if noise > 0:
             with open(os.path.join(sdir, "label_noise.json")) as f:
                 noisy = json.load(f)["ids"]

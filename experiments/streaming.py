@@ -15,7 +15,6 @@ import json
 import os
 import sys
 
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from analysis import streaming_figures  # noqa: E402
@@ -54,15 +53,6 @@ def first_reaching(test, target):
     return None, None
 
 
-def band(values):
-    """Mean and 16-84 band over the seeds that have a value; n says how many."""
-    v = np.asarray([x for x in values if x is not None], np.float64)
-    if len(v) == 0:
-        return {"mean": None, "p16": None, "p84": None, "n": 0, "values": list(values)}
-    return {"mean": v.mean(), "p16": np.percentile(v, 16), "p84": np.percentile(v, 84),
-            "n": len(v), "values": list(values)}
-
-
 def accuracy_at(test, step):
     """Test accuracy of the last evaluation at or before step."""
     return [acc for s, _, acc in test if s <= step][-1]
@@ -87,12 +77,12 @@ def run_all(config, workdir):
         runs.append({"method": label, "runs": per_seed})
         methods.append({
             "method": label, "sampling": method, "budget_steps": budget,
-            "steps_to_target": band([r["steps_to_target"] for r in per_seed]),
-            "seconds_to_target": band([r["seconds_to_target"] for r in per_seed]),
-            "accuracy_at_budget": band([accuracy_at(r["test"], budget) for r in per_seed]),
-            "accuracy_at_half_budget": band([accuracy_at(r["test"], budget // 2)
-                                             for r in per_seed]),
-            "total_train_seconds": band([r["test"][-1][1] for r in per_seed])})
+            "steps_to_target": common.band([r["steps_to_target"] for r in per_seed]),
+            "seconds_to_target": common.band([r["seconds_to_target"] for r in per_seed]),
+            "accuracy_at_budget": common.band([accuracy_at(r["test"], budget) for r in per_seed]),
+            "accuracy_at_half_budget": common.band([accuracy_at(r["test"], budget // 2)
+                                                    for r in per_seed]),
+            "total_train_seconds": common.band([r["test"][-1][1] for r in per_seed])})
     return {"target_accuracy": e.target_accuracy, "methods": methods, "runs": runs}
 
 
