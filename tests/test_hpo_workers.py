@@ -96,9 +96,13 @@ def test_two_tune_jobs_share_a_postgres_study_and_survive_a_kill(tmp_path):
     study = open_study(config, str(tmp_path))
     try:
         trials, killed = _kill_one_and_finish(commands, study, n, timeout=240)
-        # the survivor's trials are ordinary run directories of the tune job
+        # the survivor's trials are ordinary run directories of the tune job (either worker
+        # may be the one killed: its workdir holds the killed trial, WORKDIR/trials/<n>)
+        def workdir(t):
+            return os.path.dirname(os.path.dirname(t.user_attrs["run_dir"]))
+
         survivor_runs = [t.user_attrs["run_dir"] for t in trials.values()
-                         if t.state.name in FINISHED and "worker1" in t.user_attrs["run_dir"]]
+                         if t.state.name in FINISHED and workdir(t) != workdir(trials[killed])]
         assert survivor_runs
         for run in survivor_runs:
             status = json.load(open(os.path.join(run, "status.json")))["state"]
