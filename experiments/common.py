@@ -3,10 +3,11 @@ workdir, and writing WORKDIR/results_<name>.json with its figure and table."""
 import json
 import os
 
-import jax
 import numpy as np
 from absl import app, flags, logging
 from ml_collections import config_flags
+
+from datadiet.jit_cache import use_compilation_cache
 
 
 def run(main):
@@ -22,8 +23,7 @@ def cache_compilations(workdir):
     """Every run of an experiment compiles the same programs: keep them across runs (and
     restarts) in WORKDIR/jax_cache. Also quiets absl's INFO logging (orbax's per-save lines)."""
     logging.set_verbosity(logging.WARNING)
-    jax.config.update("jax_compilation_cache_dir", os.path.join(workdir, "jax_cache"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    use_compilation_cache(os.path.join(workdir, "jax_cache"))
 
 
 def band(values):

@@ -80,6 +80,24 @@ def test_gradmatch_run_saves_and_logs_each_selection(tmp_path, mode):
     assert train_steps == [90, 90 + 18, 90 + 36, 90 + 54]  # full warm epoch, then k-sized ones
 
 
+
+def test_without_warm_start_gradmatch_starts_random_and_runs_omp_at_r(tmp_path):
+    # GRAD-MATCH / AUTOMATA Algorithm 2: S_0 random with unit weights, OMP at t = R, 2R, ...
+    for method in ("gradmatch", "random_online"):
+        train_and_evaluate(_coreset_config(method=method, mode="per_batch"),
+                           str(tmp_path / method))
+    events = [json.loads(line) for line in open(tmp_path / "gradmatch" / "metrics.jsonl")]
+    selections = [(e["epoch"], e["method"]) for e in events if e.get("kind") == "selection"]
+    assert selections == [(0, "random"), (2, "gradmatch")]
+    load = lambda m, epoch: np.load(tmp_path / m / "selections" / f"epoch_{epoch:04d}.npz")
+    first, baseline = load("gradmatch", 0), load("random_online", 0)
+    np.testing.assert_array_equal(first["ids"], baseline["ids"])  # the same seeded draw
+    np.testing.assert_array_equal(first["weights"], 1.0)
+    # at R the OMP subset: whole batches of 16 with their batch weights, not the random draw
+    omp = load("gradmatch", 2)
+    assert not np.array_equal(np.sort(omp["ids"]), np.sort(load("random_online", 2)["ids"]))
+    assert len(np.unique(omp["weights"])) > 1
+
 def test_random_keeps_one_draw_and_random_online_redraws(tmp_path):
     for method in ("random", "random_online"):
         train_and_evaluate(_coreset_config(method=method), str(tmp_path / method))

@@ -117,7 +117,7 @@ def run_optax(cfg, n_steps, steps_per_epoch=1, total=100):
     lrs = []
     for _ in range(n_steps):
         params, state = step(params, state)
-        lrs.append(float(state.hyperparams["learning_rate"]))
+        lrs.append(float(optim.last_lr(state)))
     return {k: np.asarray(v) for k, v in params.items()}, lrs
 
 
@@ -210,6 +210,26 @@ def test_logged_lr_follows_warmup():
     _, lrs = run_optax(cfg, 5, steps_per_epoch=2)
     assert lrs == pytest.approx([0.0, 0.075, 0.15, 0.225, 0.3])
 
+
+
+def lowered_update(cfg):
+    """The compiled program's text of one jitted update with optimiser `cfg`."""
+    tx = optim.make_optimizer(cfg, 5, 100)
+    params = {k: jnp.asarray(v, jnp.float32) for k, v in W0.items()}
+    return jax.jit(tx.update).lower(params, tx.init(params), params).as_text()
+
+
+@pytest.mark.parametrize("name", ["momentum", "adam", "rmsprop"])
+def test_hyperparameter_values_are_data_not_constants(name):
+    # Tuning trials that differ only in values must compile one program: the values may not
+    # be baked into it. A structural change (weight decay switched off) does change it.
+    base = dict(name=name, **{"schedule.name": "cosine"})
+    a = lowered_update(make_cfg(lr=0.1, momentum=0.9, weight_decay=1e-4, b1=0.9, eps=1e-8,
+                                rmsprop_decay=0.9, **base))
+    b = lowered_update(make_cfg(lr=0.03, momentum=0.8, weight_decay=3e-3, b1=0.8, eps=1e-6,
+                                rmsprop_decay=0.99, **base))
+    assert a == b
+    assert lowered_update(make_cfg(lr=0.1, weight_decay=0.0, **base)) != a
 
 # ------------------------------------------------------------------ validation
 BAD = [

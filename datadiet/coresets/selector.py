@@ -2,7 +2,11 @@
 
 Schedule (AUTOMATA Algorithm 2): the first `warm_start * epochs` epochs train on all candidates;
 then a subset of k = fraction * candidates is selected at the first subset epoch and again every
-`every` epochs after it, from the model as it is at that moment. Each selection is saved in
+`every` epochs after it, from the model as it is at that moment. Without warm start, GRAD-MATCH
+starts from a random subset (unit weights) and runs OMP at epochs R, 2R, ... (Algorithm 2's
+`t % R == 0 and t > 0`; CORDS starts every strategy this way): the gradients of an untrained
+model carry no information to choose by, and a selection costs a forward pass over all
+candidates. Each selection is saved in
 WORKDIR/selections/epoch_XXXX.npz (ids, weights) and logged in metrics.jsonl as an event with
 kind="selection" and its wall time, so a resumed run reloads it instead of selecting anew.
 Methods: gradmatch (per_class / per_batch / whole), random (one draw, kept), random_online
@@ -99,14 +103,19 @@ class CoresetSelector:
         np.savez(path + ".tmp.npz", ids=ids, weights=weights)
         os.replace(path + ".tmp.npz", path)
         context.run.log(kind="selection", split="train", epoch=sel_epoch,
-                        step=int(context.state.step), method=self.c.method, n_selected=len(ids),
+                        step=int(context.state.step), method=self._method_at(sel_epoch),
+                        n_selected=len(ids),
                         matching_error=error, selection_time=round(seconds, 4),
                         time=round(time.time() - context.started, 3))
         return Subset.of(ids, self.dataset.n_train, weights)
 
+    def _method_at(self, sel_epoch):
+        """GRAD-MATCH's first subset is random when there is no warm start (see above)."""
+        return "random" if self.c.method == "gradmatch" and sel_epoch == 0 else self.c.method
+
     def _select(self, sel_epoch, context):
         rng = np.random.default_rng([self.config.seed, sel_epoch, 0x5e1])
-        if self.c.method in ("random", "random_online"):
+        if self._method_at(sel_epoch) in ("random", "random_online"):
             ids = np.sort(rng.choice(self.candidates, self.k, replace=False))
             return ids, np.ones(self.k, np.float32), float("nan")
         grads = example_grads(context, self.dataset, self.candidates, self.c)

@@ -17,12 +17,15 @@ from datadiet.hpo import space as space_lib
 from datadiet.hpo.holdout import holdout_split
 from datadiet.hpo.objective import Objective, evaluation_config
 from datadiet.hpo.study import open_study, run_study, storage_url, summarise
+from datadiet.jit_cache import use_compilation_cache
 
 
 def tune(config, workdir, dataset=None):
     """Runs (or resumes) the study of `config` in `workdir`; returns the summary (hpo.json)."""
     validate_config(config)
     hpo = config.hpo
+    # every trial compiles the same few programs (hyper-parameters are data in the step)
+    use_compilation_cache(os.path.join(workdir, "jax_cache"))
     if dataset is None:
         dataset = load_dataset(config.data, config.seed)
     study = open_study(config, workdir)  # before any compute: refuses a mismatched study

@@ -23,8 +23,8 @@ Optimiser (`make_optimizer`), applied to the loss gradient `g` in this order:
   rmsprop only; `eps` by adam and rmsprop.
 
 Learning rate: the optimiser is wrapped in `optax.inject_hyperparams`, so after each update
-`opt_state.hyperparams['learning_rate']` holds the learning rate *used by that update* (the schedule
-at the count before the update). `make_schedule` returns the same schedule for plotting it ahead.
+`last_lr(opt_state)` is the learning rate *used by that update* (the schedule at the count before
+the update). `make_schedule` returns the same schedule for plotting it ahead.
 
 Schedules (`schedule.name`; a0 = `lr`; E = steps_per_epoch, the schedule's epoch length
 (`Duration.schedule_steps_per_epoch` for iteration-matched subsets); `round` is Python's; epoch =
@@ -196,31 +196,72 @@ def make_schedule(optim_cfg: ml_collections.ConfigDict, steps_per_epoch: int,
     return optax.join_schedules([optax.linear_schedule(0.0, a0, n_warm), main], [n_warm])
 
 
-def _optimizer(learning_rate, c) -> optax.GradientTransformation:
-    """clip -> weight decay -> optimiser, for a fixed learning rate (scalar or traced)."""
-    if c.name == "sgd":
-        opt = optax.sgd(learning_rate)
-    elif c.name == "momentum":
-        opt = optax.sgd(learning_rate, momentum=float(c.momentum), nesterov=c.nesterov)
-    elif c.name == "rmsprop":
-        momentum = float(c.rmsprop_momentum) if c.rmsprop_momentum > 0 else None
-        opt = optax.rmsprop(learning_rate, decay=float(c.rmsprop_decay), eps=float(c.eps),
-                            eps_in_sqrt=False, momentum=momentum)
-    else:  # adam
-        opt = optax.adam(learning_rate, b1=float(c.b1), b2=float(c.b2), eps=float(c.eps))
-    parts = []
+def _hyperparameters(c) -> dict:
+    """The numeric hyper-parameters the optimiser `c.name` (and its clip/decay switches) uses."""
+    hp = {"peak_lr": float(c.lr)}
     if c.grad_clip_norm > 0:
-        parts.append(optax.clip_by_global_norm(float(c.grad_clip_norm)))
+        hp["grad_clip_norm"] = float(c.grad_clip_norm)
     if c.weight_decay > 0:
-        parts.append(optax.add_decayed_weights(float(c.weight_decay)))
+        hp["weight_decay"] = float(c.weight_decay)
+    if c.name == "momentum":
+        hp["momentum"] = float(c.momentum)
+    elif c.name == "rmsprop":
+        hp.update(rmsprop_decay=float(c.rmsprop_decay), eps=float(c.eps))
+        if c.rmsprop_momentum > 0:
+            hp["rmsprop_momentum"] = float(c.rmsprop_momentum)
+    elif c.name == "adam":
+        hp.update(b1=float(c.b1), b2=float(c.b2), eps=float(c.eps))
+    return hp
+
+
+def _optimizer(name, nesterov, learning_rate, hp) -> optax.GradientTransformation:
+    """clip -> weight decay -> optimiser; `hp` as from `_hyperparameters` (floats or traced;
+    None for the unused ones)."""
+    if name == "sgd":
+        opt = optax.sgd(learning_rate)
+    elif name == "momentum":
+        opt = optax.sgd(learning_rate, momentum=hp["momentum"], nesterov=nesterov)
+    elif name == "rmsprop":
+        opt = optax.rmsprop(learning_rate, decay=hp["rmsprop_decay"], eps=hp["eps"],
+                            eps_in_sqrt=False, momentum=hp["rmsprop_momentum"])
+    else:  # adam
+        opt = optax.adam(learning_rate, b1=hp["b1"], b2=hp["b2"], eps=hp["eps"])
+    parts = []
+    if hp["grad_clip_norm"] is not None:
+        parts.append(optax.clip_by_global_norm(hp["grad_clip_norm"]))
+    if hp["weight_decay"] is not None:
+        parts.append(optax.add_decayed_weights(hp["weight_decay"]))
     return optax.chain(*parts, opt)
 
 
 def make_optimizer(optim_cfg: ml_collections.ConfigDict, steps_per_epoch: int,
                    total_steps: int) -> optax.GradientTransformation:
-    """clip -> weight decay -> optimiser with the schedule, wrapped in `optax.inject_hyperparams`
-    so that `opt_state.hyperparams['learning_rate']` is the learning rate of the last update."""
-    schedule = make_schedule(optim_cfg, steps_per_epoch, total_steps)
-    cfg = ml_collections.FrozenConfigDict(optim_cfg)
-    return optax.inject_hyperparams(lambda learning_rate: _optimizer(learning_rate, cfg))(
-        learning_rate=schedule)
+    """clip -> weight decay -> optimiser with the schedule, wrapped in `optax.inject_hyperparams`.
+
+    The numeric hyper-parameters (peak lr, momentum, weight decay, betas, ...) are arrays in
+    `opt_state.hyperparams`, not constants of the compiled step: runs that differ only in their
+    values (tuning trials) compile the same program, which the persistent compilation cache
+    then shares. The schedule's shape is `lr_factor` (the schedule at peak lr 1); the learning
+    rate of the last update is `last_lr(opt_state)` = peak_lr * lr_factor.
+    """
+    validate_optim_config(optim_cfg)
+    unit = ml_collections.ConfigDict(optim_cfg.to_dict())
+    unit.lr = 1.0
+    factor = make_schedule(unit, steps_per_epoch, total_steps)
+    name, nesterov = optim_cfg.name, bool(optim_cfg.nesterov)
+
+    # Named arguments: inject_hyperparams reads the hyper-parameters from the signature.
+    def factory(lr_factor, peak_lr, grad_clip_norm=None, weight_decay=None, momentum=None,
+                rmsprop_decay=None, rmsprop_momentum=None, eps=None, b1=None, b2=None):
+        hp = dict(grad_clip_norm=grad_clip_norm, weight_decay=weight_decay, momentum=momentum,
+                  rmsprop_decay=rmsprop_decay, rmsprop_momentum=rmsprop_momentum, eps=eps,
+                  b1=b1, b2=b2)
+        return _optimizer(name, nesterov, peak_lr * lr_factor, hp)
+
+    return optax.inject_hyperparams(factory)(lr_factor=factor, **_hyperparameters(optim_cfg))
+
+
+def last_lr(opt_state):
+    """The learning rate of the last update (of the first one before any)."""
+    hp = opt_state.hyperparams
+    return hp["peak_lr"] * hp["lr_factor"]
