@@ -23,10 +23,10 @@ from ml_collections import config_flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from analysis import tuning_report  # noqa: E402
-from experiments import common  # noqa: E402
 from datadiet.config import validate_config  # noqa: E402
 from datadiet.data import load_dataset  # noqa: E402
 from datadiet.hpo.tune import tune  # noqa: E402
+from experiments import common  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/fashion_mnist_tune.py",
                                           "The tune config every arm starts from.")
