@@ -2,8 +2,9 @@
 one process: the ceiling of the speedup subset-based tuning can reach when both arms train the
 same number of epochs (the trial's per-epoch validation pass is paid by both).
 
-  python benchmarks/tuning_epoch.py [--config=configs/fashion_mnist_tune.py] [--fractions=0.1,0.3]
-      [--batch_size=128] [--repeats=3]
+  python benchmarks/tuning_epoch.py [--fractions=0.1,0.3] [--batch_size=128] [--repeats=3]
+
+The run config is configs/fashion_mnist_tune.py's trial config at the given batch size.
 
 Times, through the shared training loop, an epoch of weighted training + the validation pass
 on the held-out split (hpo.val_fraction) for the full training data and for random subsets of
