@@ -29,6 +29,6 @@ setup(
         "tfds": ["tensorflow-cpu"],
         # psycopg2: PostgreSQL storage for many tuning workers (URL postgresql+psycopg2://...)
         "hpo": ["optuna>=4.0", "psycopg2-binary"],
-        "dev": ["pytest", "chex", "optuna>=4.0", "psycopg2-binary"],
+        "dev": ["pytest", "chex", "ruff", "optuna>=4.0", "psycopg2-binary"],
     },
 )

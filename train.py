@@ -4,8 +4,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from datadiet.config import validate_config
-from datadiet.scores import compute_scores
-from datadiet.training.loop import train_and_evaluate
+from datadiet.jobs import JOBS
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a config file.",
                                           lock_config=True)
@@ -21,19 +20,7 @@ def main(argv):
     if _DISTRIBUTED.value:
         jax.distributed.initialize()
     validate_config(_CONFIG.value)
-    if _CONFIG.value.job == "scores":
-        scores = compute_scores(_CONFIG.value, _WORKDIR.value)
-        print(f"wrote {len(scores)} score files to {_WORKDIR.value}/scores: {sorted(scores)}")
-        return
-    if _CONFIG.value.job == "tune":
-        from datadiet.hpo.tune import tune
-        summary = tune(_CONFIG.value, _WORKDIR.value)
-        print({k: summary.get(k) for k in ("trials", "tuning_seconds", "best_value",
-                                            "best_params", "retrain")})
-        return
-    final = train_and_evaluate(_CONFIG.value, _WORKDIR.value)
-    print({split: {k: event[k] for k in ("step", "loss", "accuracy")}
-           for split, event in final.items()})
+    JOBS[_CONFIG.value.job](_CONFIG.value, _WORKDIR.value)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Accuracy against total wall time for each coreset method and fraction.
 
-  python analysis/coresets_figure.py runs/coresets/results.json   # writes coresets.png beside it
+  python analysis/coresets_figure.py runs/coresets/results_coresets.json   # coresets.png beside it
 """
 import json
 import os
@@ -35,6 +35,17 @@ def draw(results_path):
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return out
+
+
+def table(results):
+    """Markdown: accuracy, wall time and selection share per method and fraction."""
+    lines = ["| method | fraction | seeds | test accuracy (mean ± std) | wall time (s) | "
+             "selection share |", "|---|---|---|---|---|---|"]
+    for s in results["summary"]:
+        lines.append(f"| {s['method']} | {s['fraction']} | {s['seeds']} | "
+                     f"{s['test_accuracy_mean']:.4f} ± {s['test_accuracy_std']:.4f} | "
+                     f"{s['wall_time_mean']:.1f} | {100 * s['selection_share']:.1f}% |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from datadiet.coresets import gradmatch  # noqa: E402
 from datadiet.data import Subset, load_dataset  # noqa: E402
 from datadiet.hpo.holdout import holdout_split  # noqa: E402
 from datadiet.hpo.objective import evaluation_config  # noqa: E402
-from datadiet.pergrad.chunked import example_grads  # noqa: E402
+from datadiet.coresets.grad_features import example_grads  # noqa: E402
 from datadiet.training.loop import SelectionContext, build_model, train  # noqa: E402
 from datadiet.training.rundir import RunDir  # noqa: E402
 from datadiet.training.state import create_state  # noqa: E402
@@ -42,7 +42,7 @@ def epoch_seconds(config, dataset, subset, workdir):
     """Seconds of the second epoch (train + validation) of a 2-epoch run; the first compiles."""
     run = RunDir(workdir, config)
     marks = []
-    train(config, dataset, subset, run, on_epoch=lambda epoch, state: marks.append(
+    train(config, dataset, subset, run, on_epoch=lambda epoch, state, metrics: marks.append(
         (time.perf_counter(), state)))
     return marks[2][0] - marks[1][0], marks[-1][1]
 

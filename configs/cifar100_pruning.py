@@ -1,7 +1,7 @@
 """The Data Diet CIFAR-100 scores and pruning experiments (ResNet-50, 200 epochs, scores at
 epoch 20), for users' GPUs; the same commands as configs/cifar10_pruning.py:
 
-  python experiments/pruning.py --config=configs/cifar100_pruning.py:curve --workdir=runs/c100_prune
+  python -m experiments.pruning --config=configs/cifar100_pruning.py:curve --workdir=runs/c100_prune
 
 Runtime: a GPU job (each run ~4-5 h on one modern GPU). Expected (paper, Figure 1): EL2N keeps
 the full-data accuracy (~78%) up to ~20-30% pruned; at high pruning random wins.

@@ -2,9 +2,9 @@
 scores at epoch 20, 10 scoring seeds, 4 retraining seeds), for users' GPUs:
 
   python train.py --config=configs/cifar10_pruning.py:scores --workdir=runs/c10_prune
-  python experiments/pruning.py --config=configs/cifar10_pruning.py:curve --workdir=runs/c10_prune
-  python experiments/pruning.py --config=configs/cifar10_pruning.py:epochs --workdir=runs/c10_prune
-  python experiments/pruning.py --config=configs/cifar10_pruning.py:window --workdir=runs/c10_prune
+  python -m experiments.pruning --config=configs/cifar10_pruning.py:curve --workdir=runs/c10_prune
+  python -m experiments.pruning --config=configs/cifar10_pruning.py:epochs --workdir=runs/c10_prune
+  python -m experiments.pruning --config=configs/cifar10_pruning.py:window --workdir=runs/c10_prune
 
 (The experiments run the scores job themselves, in WORKDIR/scores_noise<K>; running it first
 with train.py as above needs `--workdir=runs/c10_prune/scores_noise0.0` to be reused.)

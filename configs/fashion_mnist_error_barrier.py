@@ -4,7 +4,7 @@ end with its own data order; on the 6,000 lowest-EL2N, the 6,000 highest-EL2N an
 training examples; 11 points of a, BatchNorm statistics recomputed on the subset at each; two
 child pairs per t*.
 
-  python experiments/training_dynamics.py --config=configs/fashion_mnist_error_barrier.py --workdir=runs/dyn
+  python -m experiments.training_dynamics --config=configs/fashion_mnist_error_barrier.py --workdir=runs/dyn
 
 Runtime: see the README's training-dynamics section.
 """

@@ -3,7 +3,7 @@ of consecutive epochs) on 10 groups of 100 examples with adjacent EL2N (epoch 1)
 spread over the ranking, for each epoch of the 3-epoch schedule of configs/fashion_mnist_prune.py,
 with 0% and 10% label noise. Full n*C x n*C kernels.
 
-  python experiments/training_dynamics.py --config=configs/fashion_mnist_ntk_velocity.py --workdir=runs/dyn
+  python -m experiments.training_dynamics --config=configs/fashion_mnist_ntk_velocity.py --workdir=runs/dyn
 
 Runtime: see the README's training-dynamics section.
 """

@@ -3,7 +3,7 @@ the highest scores, for EL2N and GraNd at epoch 1, GraNd at init, forgetting eve
 and random pruning; mean and 16-84 percentile band over 3 retraining seeds (scores: mean over 3
 scoring seeds).
 
-  python experiments/pruning.py --config=configs/fashion_mnist_prune_curve.py --workdir=runs/fig1b
+  python -m experiments.pruning --config=configs/fashion_mnist_prune_curve.py --workdir=runs/fig1b
 
 Runtime: see the README's pruning section (31 runs per seed of ~20 s each on 2 CPU cores).
 """

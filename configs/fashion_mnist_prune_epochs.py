@@ -2,7 +2,7 @@
 GraNd scores, the scores taken at init and after each of the 3 epochs; full-data and random
 references; 3 retraining seeds.
 
-  python experiments/pruning.py --config=configs/fashion_mnist_prune_epochs.py --workdir=runs/fig1a
+  python -m experiments.pruning --config=configs/fashion_mnist_prune_epochs.py --workdir=runs/fig1a
 
 Runtime: see the README's pruning section (~26 runs of ~20 s on 2 CPU cores).
 """

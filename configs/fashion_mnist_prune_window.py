@@ -3,7 +3,7 @@ EL2N (epoch 1) ranking, offset 0 = the highest scores, with 0% and 10% label noi
 seeds. Also reports how well each score finds the corrupted labels (precision/recall among the
 highest 10%).
 
-  python experiments/pruning.py --config=configs/fashion_mnist_prune_window.py --workdir=runs/fig2
+  python -m experiments.pruning --config=configs/fashion_mnist_prune_window.py --workdir=runs/fig2
 
 Runtime: see the README's pruning section (2 scores jobs and 42 runs of ~20 s on 2 CPU cores).
 """

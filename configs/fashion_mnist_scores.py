@@ -1,5 +1,5 @@
 """Every Data Diet score for Fashion-MNIST (small CNN, width 8), mean over 3 seeds, into
-WORKDIR/scores/ (see datadiet/scores/job.py for the file layout):
+WORKDIR/scores/ (see datadiet/jobs/scores.py for the file layout):
 
   python train.py --config=configs/fashion_mnist_scores.py --workdir=runs/fm_scores \
       [--config.data.label_noise=0.1]   # also writes WORKDIR/label_noise.json

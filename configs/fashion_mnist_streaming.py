@@ -1,7 +1,7 @@
 """Streaming samplers against uniform sampling on Fashion-MNIST (small CNN at width 8): steps and
 wall time to reach 90% test accuracy, and accuracy at a fixed budget of steps, over 3 seeds.
 
-  python experiments/streaming.py --config=configs/fashion_mnist_streaming.py --workdir=runs/stream
+  python -m experiments.streaming --config=configs/fashion_mnist_streaming.py --workdir=runs/stream
 
 Every method trains the same 1,876 steps of 128 (4 epoch equivalents) and evaluates the test set
 every 94 steps (sampling.log_every_steps). The base-value methods start from one eval-mode

@@ -26,7 +26,7 @@ def get_config():
     c.job = "tune"
     c.optim.schedule.name = "cosine"
     c.optim.schedule.warmup_epochs = 0.0
-    c.train.epochs = 16.0  # (the trials' length is hpo.max_resource; this is the base run's)
+    c.train.epochs = 16.0  # (the trials' length is hpo.max_epochs; this is the base run's)
     c.train.eval_every_epochs = 1
     c.log.progress = False
     c.log.tensorboard = False
@@ -38,7 +38,7 @@ def get_config():
                       "path": "optim.weight_decay"}
     s.momentum = {"type": "float", "low": 0.8, "high": 0.95, "path": "optim.momentum"}
     c.hpo.update(search="tpe", n_startup_trials=5, scheduler="asha", reduction_factor=2,
-                 min_resource=4, max_resource=16, n_trials=12, evaluation="subset", fraction=0.1,
-                 mode="per_batch", warm_start=0.0, every=4, val_fraction=0.1, seed=0,
+                 min_epochs=4, max_epochs=16, n_trials=12, evaluation="subset", fraction=0.1,
+                 mode="per_batch", warm_start=0.0, every_epochs=4, val_fraction=0.1, seed=0,
                  power_watts=30.0)
     return c

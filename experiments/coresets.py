@@ -1,24 +1,22 @@
 """GRAD-MATCH against its baselines on Fashion-MNIST: test accuracy and total wall time
 (selection included) at each subset fraction, over several seeds.
 
-  python experiments/coresets.py --root=runs/coresets [--seeds=0,1,2] [--fractions=0.1,0.3]
+  python -m experiments.coresets --config=configs/fashion_mnist_coresets_experiment.py \
+      --workdir=ROOT [--config.experiment.seeds=0,1,2] [--config.experiment.fractions=0.1,0.3]
 
-Each run is an ordinary run directory under --root (resumable; finished runs are reused), all in
+The config is a coreset run config plus an `experiment` section (seeds, fractions, methods).
+Each run is an ordinary run directory under ROOT (resumable; finished runs are reused), all in
 one process so the solver compiles once. Writes ROOT/results.json and, through
 analysis/coresets_figure.py, ROOT/coresets.png.
 """
-import argparse
-import json
+import copy
 import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from analysis import coresets_figure  # noqa: E402
-from configs import fashion_mnist_coresets  # noqa: E402
-from datadiet.training.loop import train_and_evaluate  # noqa: E402
-from datadiet.training.rundir import RunDir  # noqa: E402
+from analysis import coresets_figure
+from datadiet.jobs.train import open_run, train_and_evaluate
+from experiments import common
 
 # name -> coreset overrides
 METHODS = {
@@ -30,17 +28,13 @@ METHODS = {
 }
 
 
-def run_one(root, name, overrides, fraction, seed, args):
-    config = fashion_mnist_coresets.get_config()
+def run_one(base, root, name, overrides, fraction, seed):
+    config = copy.deepcopy(base)
     config.seed = seed
-    config.data.path = args.data
-    config.log.progress = False
-    config.train.epochs = float(args.epochs)
-    config.coreset.every = args.every
     config.coreset.update(fraction=fraction, **overrides)
     workdir = os.path.join(root, f"{name}_f{fraction}_s{seed}")
     final = train_and_evaluate(config, workdir)
-    events = RunDir(workdir, config).metrics()
+    events = open_run(workdir, config).metrics()
     selection = sum(e["selection_time"] for e in events if e.get("kind") == "selection")
     wall = max(e["time"] for e in events)
     print(f"{name:20s} f={fraction} seed={seed}: test acc {final['test']['accuracy']:.4f}, "
@@ -66,36 +60,30 @@ def summarise(rows):
     return out
 
 
-def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--root", default="runs/coresets")
-    p.add_argument("--data", default="../shared/data/fashion_mnist.npz")
-    p.add_argument("--seeds", default="0,1,2")
-    p.add_argument("--fractions", default="0.1,0.3")
-    p.add_argument("--methods", default=",".join(METHODS))
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--every", type=int, default=10)
-    args = p.parse_args()
-    seeds = [int(s) for s in args.seeds.split(",")]
-    fractions = [float(f) for f in args.fractions.split(",")]
+def main(config, workdir):
+    e = config.experiment
+    unknown = [m for m in e.methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"experiment.methods: {unknown[0]!r} is not one of {list(METHODS)}")
+    base = copy.deepcopy(config)
+    base.unlock()
+    del base["experiment"]  # each run is an ordinary run config
     rows = []
-    for seed in seeds:
-        rows.append(run_one(args.root, "Full", dict(method="full"), 1.0, seed, args))
-        for fraction in fractions:
-            for name in args.methods.split(","):
-                rows.append(run_one(args.root, name, METHODS[name], fraction, seed, args))
+    for seed in e.seeds:
+        rows.append(run_one(base, workdir, "Full", dict(method="full"), 1.0, seed))
+        for fraction in e.fractions:
+            for name in e.methods:
+                rows.append(run_one(base, workdir, name, METHODS[name], fraction, seed))
     results = {"runs": rows, "summary": summarise(rows),
-               "settings": {"epochs": args.epochs, "every": args.every, "seeds": seeds}}
-    path = os.path.join(args.root, "results.json")
-    with open(path, "w") as f:
-        json.dump(results, f, indent=1)
-    png = coresets_figure.draw(path)
+               "settings": {"epochs": base.train.epochs, "every": base.coreset.every_epochs,
+                            "seeds": list(e.seeds)}}
+    os.makedirs(workdir, exist_ok=True)
+    common.write_results(results, config, workdir, "coresets", coresets_figure)
     for s in results["summary"]:
         print(f"{s['method']:20s} f={s['fraction']}: acc {s['test_accuracy_mean']:.4f} "
               f"± {s['test_accuracy_std']:.4f}, wall {s['wall_time_mean']:.1f} s, selection "
               f"{100 * s['selection_share']:.1f}% of wall time")
-    print(f"wrote {path} and {png}")
 
 
 if __name__ == "__main__":
-    main()
+    common.run(main)

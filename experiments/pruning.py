@@ -4,7 +4,7 @@
   epochs  a fixed kept fraction, scores taken at different epochs (Figure 1, top)
   window  sliding window over score ranks, with and without label noise (Figure 2)
 
-  python experiments/pruning.py --config=configs/fashion_mnist_prune_curve.py --workdir=runs/fig1b
+  python -m experiments.pruning --config=configs/fashion_mnist_prune_curve.py --workdir=runs/fig1b
 
 It runs the scores job(s) first (one per label-noise level, in EXPERIMENT.scores_root, default
 the workdir: reused when finished, resumed when interrupted), then every retraining run as an
@@ -15,19 +15,16 @@ and WORKDIR/<kind>.png through analysis/pruning_figures.py.
 import copy
 import json
 import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from analysis import pruning_figures  # noqa: E402
-from datadiet.data import load_dataset  # noqa: E402
-from datadiet.prune import noise_detection  # noqa: E402
-from datadiet.scores import compute_scores  # noqa: E402
-from datadiet.training.loop import train_and_evaluate  # noqa: E402
-from experiments import common  # noqa: E402
+from analysis import pruning_figures
+from datadiet.data import load_dataset
+from datadiet.prune import noise_detection
+from datadiet.jobs.scores import compute_scores
+from datadiet.jobs.train import train_and_evaluate
+from experiments import common
 
-KINDS = ("curve", "epochs", "window")
 
 
 def scores_dir(config, workdir, noise):
@@ -124,13 +121,16 @@ def window(config, workdir):
     return {"points": points, "keep": e.keep, "score": e.score, "noise_detection": detection}
 
 
+KINDS = {"curve": curve, "epochs": epochs, "window": window}
+
+
 def main(config, workdir):
     kind = config.experiment.kind
     if kind not in KINDS:
         raise ValueError(f"experiment.kind={kind!r} is not one of {list(KINDS)}")
     load_dataset(config.data, config.seed)  # a bad data path fails before any training
     common.cache_compilations(workdir)
-    results = globals()[kind](config, workdir)
+    results = KINDS[kind](config, workdir)
     results.update(kind=kind, seeds=list(config.experiment.seeds))
     common.write_results(results, config, workdir, kind, pruning_figures)
 

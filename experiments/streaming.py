@@ -1,7 +1,7 @@
 """Streaming samplers against uniform sampling: steps and training wall time to reach a target
 test accuracy, and accuracy at a fixed budget of steps, over seeds.
 
-  python experiments/streaming.py --config=configs/fashion_mnist_streaming.py --workdir=runs/stream
+  python -m experiments.streaming --config=configs/fashion_mnist_streaming.py --workdir=runs/stream
 
 Each (method, seed) is an ordinary run directory WORKDIR/runs/<method>_s<seed> (finished ones are
 reused, interrupted ones resume). Then WORKDIR/results_streaming.json (per run its test-accuracy
@@ -13,15 +13,13 @@ and diagnostics every method pays alike (the base-value methods' initial forward
 import copy
 import json
 import os
-import sys
 
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from analysis import streaming_figures  # noqa: E402
-from datadiet.config import validate_config  # noqa: E402
-from datadiet.data import load_dataset  # noqa: E402
-from datadiet.training.loop import train_and_evaluate  # noqa: E402
-from experiments import common  # noqa: E402
+from analysis import streaming_figures
+from datadiet.config import validate_config
+from datadiet.data import load_dataset
+from datadiet.jobs.train import train_and_evaluate
+from experiments import common
 
 
 def run_config(config, method, init, seed):

@@ -6,8 +6,8 @@
   barrier   linear-mode-connectivity error barrier between two children spawned from a parent
             at epoch t*, on the lowest-EL2N, highest-EL2N and a random subset (Figure 4)
 
-  python experiments/training_dynamics.py --config=configs/fashion_mnist_ntk_velocity.py --workdir=runs/dyn
-  python experiments/training_dynamics.py --config=configs/fashion_mnist_error_barrier.py --workdir=runs/dyn
+  python -m experiments.training_dynamics --config=configs/fashion_mnist_ntk_velocity.py --workdir=runs/dyn
+  python -m experiments.training_dynamics --config=configs/fashion_mnist_error_barrier.py --workdir=runs/dyn
 
 Both first run (or reuse) the scores job of the config (EXPERIMENT.scores_root, default the
 workdir) and a parent run that keeps a checkpoint after every epoch (WORKDIR/parent_noise<K>);
@@ -15,21 +15,21 @@ children live in WORKDIR/children/. Writes WORKDIR/results_<kind>.json and WORKD
 (analysis/dynamics_figures.py). Every run directory resumes when interrupted.
 """
 import os
-import sys
 
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from analysis import dynamics_figures  # noqa: E402
-from datadiet import barrier, ntk  # noqa: E402
-from datadiet.data import augment, load_dataset  # noqa: E402
-from datadiet.training import optim  # noqa: E402
-from datadiet.training.durations import resolve_duration  # noqa: E402
-from datadiet.training.loop import build_model, restore_state, train_and_evaluate  # noqa: E402
-from datadiet.training.state import create_state  # noqa: E402
-from experiments import common  # noqa: E402
-from experiments.pruning import run_config, run_scores_job  # noqa: E402
+from analysis import dynamics_figures
+from datadiet.dynamics import barrier, ntk
+from datadiet.jobs import lmc
+from datadiet.data import augment, load_dataset
+from datadiet.training import optim
+from datadiet.training.durations import resolve_duration
+from datadiet.jobs.train import train_and_evaluate
+from datadiet.training.loop import build_model, restore_state
+from datadiet.training.state import create_state
+from experiments import common
+from experiments.pruning import run_config, run_scores_job
 
 KINDS = ("velocity", "barrier")
 
@@ -102,7 +102,7 @@ def barrier_experiment(config, workdir):
         graphdef, parent_state = state_at_epoch(c, dataset, path, starts, t)
         parent = parent_state if t == 0 else path
         for pair, seeds in enumerate(e.child_seeds):
-            children = barrier.spawn_children(c, dataset, parent, starts[t], seeds,
+            children = lmc.spawn_children(c, dataset, parent, starts[t], seeds,
                                               os.path.join(workdir, "children", f"epoch{t}"))
             states = [restore_state(ch.config, dataset, ch.workdir)[1] for ch in children]
             for name, ids in subsets.items():

@@ -1,9 +1,10 @@
 """AUTOMATA's experiment: the same search, scheduler and seeds with trials on the full data and
 on GRAD-MATCH subsets; each chosen configuration retrained on the full data and tested.
 
-  python experiments/tune.py --root=runs/tune [--fractions=0.1,0.3] \
-      [--config=configs/fashion_mnist_tune.py] [--config.hpo.n_trials=12 ...]
+  python -m experiments.tune --config=configs/fashion_mnist_tune_experiment.py --workdir=ROOT \
+      [--config.experiment.fractions=0.1,0.3] [--config.hpo.n_trials=12 ...]
 
+The config is a tune config plus an `experiment` section (fractions, subset_evaluation).
 Each arm is an ordinary tune job in ROOT/<arm> (resumable: re-run the command after a kill).
 Writes ROOT/results_tune.json and, through analysis/tuning_report.py, ROOT/tuning.png and
 ROOT/tuning.md. Tuning wall time = the sum of the arm's trial durations (one worker: the wall
@@ -16,25 +17,12 @@ own cache; this command then reuses its finished study.)
 import copy
 import json
 import os
-import sys
 
-from absl import app, flags
-from ml_collections import config_flags
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from analysis import tuning_report  # noqa: E402
-from datadiet.config import validate_config  # noqa: E402
-from datadiet.data import load_dataset  # noqa: E402
-from datadiet.hpo.tune import tune  # noqa: E402
-from experiments import common  # noqa: E402
-
-_CONFIG = config_flags.DEFINE_config_file("config", "configs/fashion_mnist_tune.py",
-                                          "The tune config every arm starts from.")
-_ROOT = flags.DEFINE_string("root", "runs/tune", "Output directory.")
-_FRACTIONS = flags.DEFINE_list("fractions", ["0.1", "0.3"], "Subset fractions.")
-_EVALUATION = flags.DEFINE_enum("subset_evaluation", "subset", ["subset", "random"],
-                                "How the subset arms pick examples (GRAD-MATCH or random).")
-
+from analysis import tuning_report
+from datadiet.config import validate_config
+from datadiet.data import load_dataset
+from datadiet.jobs.tune import tune
+from experiments import common
 
 def arm_configs(base, fractions, evaluation):
     """(name, config): one per fraction, then the full-data arm; only the evaluation differs
@@ -51,15 +39,23 @@ def arm_configs(base, fractions, evaluation):
     return out
 
 
-def main(argv):
-    del argv
-    base = _CONFIG.value
-    arms = arm_configs(base, [float(f) for f in _FRACTIONS.value], _EVALUATION.value)
-    common.cache_compilations(_ROOT.value)
+EVALUATIONS = ("subset", "random")
+
+
+def main(config, workdir):
+    e = config.experiment
+    if e.subset_evaluation not in EVALUATIONS:
+        raise ValueError(f"experiment.subset_evaluation={e.subset_evaluation!r} is not one of "
+                         f"{list(EVALUATIONS)}")
+    base = copy.deepcopy(config)
+    base.unlock()
+    del base["experiment"]  # each arm is an ordinary tune config
+    arms = arm_configs(base, [float(f) for f in e.fractions], e.subset_evaluation)
+    common.cache_compilations(workdir)
     dataset = load_dataset(base.data, base.seed)  # loaded once for every arm
     rows = []
     for name, config in arms:
-        s = tune(config, os.path.join(_ROOT.value, name), dataset=dataset)
+        s = tune(config, os.path.join(workdir, name), dataset=dataset)
         rows.append({"name": name, "evaluation": config.hpo.evaluation,
                      "fraction": config.hpo.fraction, "tuning_seconds": s["tuning_seconds"],
                      "epochs_trained": s["epochs_trained"], "trials": s["trials"],
@@ -79,8 +75,8 @@ def main(argv):
         "reduction_factor": h.reduction_factor, "min_resource": h.min_resource,
         "max_resource": h.max_resource, "seed": h.seed, "power_watts": h.power_watts,
         "mode": h.mode, "every": h.every, "warm_start": h.warm_start}}
-    os.makedirs(_ROOT.value, exist_ok=True)
-    path = os.path.join(_ROOT.value, "results_tune.json")
+    os.makedirs(workdir, exist_ok=True)
+    path = os.path.join(workdir, "results_tune.json")
     with open(path, "w") as f:
         json.dump(results, f, indent=1)
     png, md = tuning_report.draw(path)
@@ -89,4 +85,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    common.run(main)

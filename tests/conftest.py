@@ -1,13 +1,14 @@
+"""Shared fixtures and paths of the tests (the folders mirror datadiet/)."""
 import os
 import sys
 
 import pytest
 
-from tiny_config import tiny_config  # noqa: F401  (re-exported for the tests)
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.path.join(ROOT, "..", "shared", "data")
 sys.path.insert(0, ROOT)  # configs/ is imported as a package by some config files
+# the test folders mirror datadiet/; their shared modules (tiny_config, ...) live here
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """A tuning worker with a planted objective (no training: seconds, not minutes), run as a
-subprocess by tests/test_hpo_workers.py:
+subprocess by tests/hpo/test_hpo_workers.py:
 
   python tests/hpo_worker.py STORAGE_URL WORKDIR N_TRIALS
 
@@ -23,7 +23,7 @@ EPOCH_SECONDS = 0.3
 
 def worker_config(storage, n_trials):
     c = tiny_tune_config()
-    c.hpo.update(storage=storage, n_trials=n_trials, max_resource=4, heartbeat_seconds=1,
+    c.hpo.update(storage=storage, n_trials=n_trials, max_epochs=4, heartbeat_seconds=1,
                  grace_seconds=3, study_name="workers")
     return c
 
@@ -36,10 +36,10 @@ def main(storage, workdir, n_trials):
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         lr = space_lib.suggest(trial, hpo.space)["lr"]
         value = 0.0
-        for epoch in range(1, hpo.max_resource + 1):
+        for epoch in range(1, hpo.max_epochs + 1):
             time.sleep(EPOCH_SECONDS)  # "training"
-            value = epoch / hpo.max_resource - abs(lr - 0.03)
-            report_epoch(trial, epoch, value, hpo.max_resource)
+            value = epoch / hpo.max_epochs - abs(lr - 0.03)
+            report_epoch(trial, epoch, value, hpo.max_epochs)
         return value
 
     run_study(open_study(config, workdir), objective, hpo.n_trials, hpo.grace_seconds,

@@ -16,8 +16,8 @@ import numpy as np
 import jax.numpy as jnp
 
 from datadiet.coresets.omp import omp, omp_batched
+from datadiet.data.subset import largest_remainder
 
-MODES = ("whole", "per_class", "per_batch")
 
 
 def class_budgets(class_sizes, k):
@@ -25,11 +25,7 @@ def class_budgets(class_sizes, k):
     sizes = np.asarray(class_sizes, np.int64)
     if k > sizes.sum():
         raise ValueError(f"budget k={k} exceeds the {sizes.sum()} candidates")
-    exact = k * sizes / sizes.sum()
-    budgets = np.floor(exact).astype(np.int64)
-    order = np.argsort(-(exact - budgets), kind="stable")
-    budgets[order[:k - budgets.sum()]] += 1
-    return np.minimum(budgets, sizes)
+    return np.minimum(largest_remainder(sizes, k), sizes)
 
 
 def select_whole(grads, target, k, lam, eps):

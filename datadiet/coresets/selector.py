@@ -16,47 +16,12 @@ import os
 import time
 
 import jax
-import ml_collections
 import numpy as np
 
+from datadiet import fileio
 from datadiet.coresets import gradmatch
+from datadiet.coresets.grad_features import example_grads
 from datadiet.data import Subset
-from datadiet.pergrad.chunked import GRAD_MODES, example_grads
-
-METHODS = ("none", "full", "random", "random_online", "gradmatch")
-TARGETS = ("train", "val")
-
-
-def default_coreset_config():
-    c = ml_collections.ConfigDict()
-    c.method = "none"  # none: plain training on all data (no selector at all)
-    c.fraction = 0.1  # k = fraction * number of candidates
-    c.mode = "per_class"  # gradmatch: whole, per_class or per_batch
-    c.every = 5  # R: reselect every R epochs
-    c.warm_start = 0.0  # fraction of the epochs trained on all candidates first
-    c.lam = 0.5  # ridge lambda of OMP (CORDS' default)
-    c.eps = 1e-10  # OMP stops once the relative matching error is below this
-    c.target = "train"  # match the training gradient, or that of a held-out validation split
-    c.val_fraction = 0.1  # target=val: share of the training set held out (not trained on)
-    c.grads = "last_layer"  # per-example gradients: last_layer, full or projection
-    c.proj_dim = 1024  # grads=projection: dimension
-    c.chunk_size = 1024  # examples per jitted gradient chunk
-    return c
-
-
-def validate_coreset_config(c):
-    for field, value, accepted in (("method", c.method, METHODS), ("mode", c.mode, gradmatch.MODES),
-                                   ("target", c.target, TARGETS), ("grads", c.grads, GRAD_MODES)):
-        if value not in accepted:
-            raise ValueError(f"coreset.{field}={value!r} is not one of {list(accepted)}")
-    if not 0 < c.fraction <= 1:
-        raise ValueError(f"coreset.fraction={c.fraction} must be in (0, 1]")
-    if c.every < 1:
-        raise ValueError(f"coreset.every={c.every} must be >= 1")
-    if not 0 <= c.warm_start < 1:
-        raise ValueError(f"coreset.warm_start={c.warm_start} must be in [0, 1)")
-    if c.lam < 0 or c.eps < 0:
-        raise ValueError(f"coreset.lam={c.lam} and coreset.eps={c.eps} must be >= 0")
 
 
 class CoresetSelector:
@@ -81,7 +46,7 @@ class CoresetSelector:
     def selection_epoch(self, epoch):
         if self.c.method == "random":
             return self.warm
-        return self.warm + (epoch - self.warm) // self.c.every * self.c.every
+        return self.warm + (epoch - self.warm) // self.c.every_epochs * self.c.every_epochs
 
     def subset_for_epoch(self, epoch, context):
         if self.c.method == "full" or epoch < self.warm:
@@ -100,8 +65,7 @@ class CoresetSelector:
         ids, weights, error = self._select(sel_epoch, context)
         seconds = time.time() - start
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        np.savez(path + ".tmp.npz", ids=ids, weights=weights)
-        os.replace(path + ".tmp.npz", path)
+        fileio.write_npz(path, ids=ids, weights=weights)
         context.run.log(kind="selection", split="train", epoch=sel_epoch,
                         step=int(context.state.step), method=self._method_at(sel_epoch),
                         n_selected=len(ids),

@@ -4,7 +4,7 @@ import dataclasses
 import ml_collections
 import numpy as np
 
-from datadiet.data import noise, sources
+from datadiet.data import label_noise, sources
 
 # Per-channel mean/std of the training images in [0, 1] pixel units.
 NORM_STATS = {
@@ -118,7 +118,7 @@ def load_dataset(cfg, seed):
     y_train, record = arrays["y_train"], None
     if cfg.label_noise > 0:
         noise_seed = seed if cfg.label_noise_seed < 0 else cfg.label_noise_seed
-        y_train, record = noise.corrupt_labels(y_train, num_classes, cfg.label_noise, noise_seed)
+        y_train, record = label_noise.corrupt_labels(y_train, num_classes, cfg.label_noise, noise_seed)
     return Dataset(name=cfg.name, x_train=x_train, y_train=y_train, x_test=arrays["x_test"],
                    y_test=arrays["y_test"], num_classes=num_classes, mean=mean, std=std,
                    augment=augment, crop_pad=cfg.crop_pad, label_noise=record,

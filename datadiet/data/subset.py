@@ -46,3 +46,14 @@ class Subset:
         ids = np.concatenate([self.ids[order], np.zeros(pad, np.int64)])
         weights = np.concatenate([self.weights[order], np.zeros(pad, np.float32)])
         return ids.reshape(steps, batch_size).astype(np.int32), weights.reshape(steps, batch_size)
+
+
+def largest_remainder(sizes, total):
+    """Integer shares of `total` proportional to `sizes` that sum to `total` exactly: the
+    floors, plus one for the largest remainders (ties: the earlier entry)."""
+    sizes = np.asarray(sizes, np.float64)
+    exact = sizes * total / sizes.sum()
+    shares = np.floor(exact).astype(np.int64)
+    order = np.argsort(-(exact - shares), kind="stable")
+    shares[order[:total - shares.sum()]] += 1
+    return shares

@@ -3,15 +3,19 @@
 Every field is checked before any data is loaded or anything compiled; a bad value raises a
 ValueError naming the field and the accepted values.
 """
-import math
 import numbers
 
 import ml_collections
+
+from datadiet.hpo.space import validate_space
+from datadiet.renamed import add_placeholders, check_placeholders
 
 SEARCHES = ("random", "tpe")
 SCHEDULERS = ("none", "asha", "hyperband")
 EVALUATIONS = ("subset", "full", "random")
 SUBSET_MODES = ("per_batch", "per_class", "whole")
+RENAMED = {"min_resource": ("min_epochs", int), "max_resource": ("max_epochs", int),
+           "every": ("every_epochs", int)}
 
 
 def default_hpo_config():
@@ -20,14 +24,14 @@ def default_hpo_config():
     c.n_startup_trials = 5  # tpe: trials sampled at random before TPE takes over
     c.scheduler = "asha"  # none | asha | hyperband (Optuna's pruners)
     c.reduction_factor = 2  # eta: about 1/eta of the trials at a rung go on to the next
-    c.min_resource = 1  # epochs before the first promotion decision
-    c.max_resource = 4  # epochs a trial trains for unless it is stopped
+    c.min_epochs = 1  # ASHA's min resource: epochs before the first promotion decision
+    c.max_epochs = 4  # ASHA's max resource: epochs a trial trains for unless it is stopped
     c.n_trials = 12  # trials that finish (complete or pruned); failed ones do not count
     c.evaluation = "subset"  # subset (GRAD-MATCH) | random (random subset) | full (baseline)
     c.fraction = 0.1  # subset / random: share of the trial's training examples
     c.mode = "per_batch"  # subset: GRAD-MATCH mode (AUTOMATA: per_batch)
     c.warm_start = 0.0  # subset / random: share of the epochs trained on all data first
-    c.every = 2  # subset / random: R, reselect every R epochs
+    c.every_epochs = 2  # subset / random: R, reselect every R epochs
     c.val_fraction = 0.1  # share of the training set held out to score trials
     c.storage = ""  # "" = sqlite:///WORKDIR/study.db; else any Optuna RDB URL (postgresql://...)
     c.study_name = "datadiet"
@@ -35,26 +39,29 @@ def default_hpo_config():
     c.heartbeat_seconds = 10  # a running trial's liveness beat in the storage
     c.grace_seconds = 60  # a trial silent this long belongs to a dead worker: marked FAIL
     c.retrain = True  # after the search: retrain the best configuration on the full data
-    c.retrain_epochs = 0.0  # 0: max_resource
+    c.retrain_epochs = 0.0  # 0: max_epochs
     c.power_watts = 30.0  # energy estimate = tuning wall time x this power
     c.space = ml_collections.ConfigDict()  # name -> {type, low, high, choices, path}
+    add_placeholders(c, RENAMED)
     return c
 
 
-def validate_hpo_config(hpo, config=None):
+def validate_hpo_config(hpo, config=None, validate=None):
     """Checks `hpo` (and, given the whole run config, that every search-space path exists there
-    and that the space's corner values give valid configs)."""
+    and, given `validate` (the run-config validator), that the space's corner values give valid
+    configs)."""
+    check_placeholders("hpo", hpo, RENAMED)
     for field, accepted in (("search", SEARCHES), ("scheduler", SCHEDULERS),
                             ("evaluation", EVALUATIONS), ("mode", SUBSET_MODES)):
         if hpo[field] not in accepted:
             raise ValueError(f"hpo.{field}={hpo[field]!r} is not one of {list(accepted)}")
     _positive_int("hpo.reduction_factor", hpo.reduction_factor, 2)
-    _positive_int("hpo.min_resource", hpo.min_resource, 1)
-    _positive_int("hpo.max_resource", hpo.max_resource, hpo.min_resource,
-                  f"hpo.min_resource={hpo.min_resource}")
+    _positive_int("hpo.min_epochs", hpo.min_epochs, 1)
+    _positive_int("hpo.max_epochs", hpo.max_epochs, hpo.min_epochs,
+                  f"hpo.min_epochs={hpo.min_epochs}")
     _positive_int("hpo.n_trials", hpo.n_trials, 1)
     _positive_int("hpo.n_startup_trials", hpo.n_startup_trials, 0)
-    _positive_int("hpo.every", hpo.every, 1)
+    _positive_int("hpo.every_epochs", hpo.every_epochs, 1)
     _positive_int("hpo.heartbeat_seconds", hpo.heartbeat_seconds, 1)
     if hpo.grace_seconds <= hpo.heartbeat_seconds:
         raise ValueError(f"hpo.grace_seconds={hpo.grace_seconds} must exceed "
@@ -75,18 +82,9 @@ def validate_hpo_config(hpo, config=None):
     if hpo.storage and "://" not in hpo.storage:
         raise ValueError(f"hpo.storage={hpo.storage!r} must be an RDB URL such as "
                          "sqlite:///path/study.db or postgresql://user@host:port/db, or \"\"")
-    from datadiet.hpo.space import validate_space
-    validate_space(hpo.space, config)
+    validate_space(hpo.space, config, validate)
 
 
 def _positive_int(name, value, low, low_name=None):
     if not (isinstance(value, numbers.Integral) and not isinstance(value, bool)) or value < low:
         raise ValueError(f"{name}={value!r} must be an integer >= {low_name or low}")
-
-
-def rung_epochs(hpo):
-    """The epochs at which ASHA decides (min_resource * eta^k up to max_resource): for docs and
-    reports; the decisions themselves are Optuna's."""
-    k = int(math.floor(math.log(hpo.max_resource / hpo.min_resource, hpo.reduction_factor)
-                       + 1e-9))
-    return [hpo.min_resource * hpo.reduction_factor ** i for i in range(k + 1)]

@@ -10,9 +10,8 @@ import socket
 
 import optuna
 
-from datadiet.config import validate_config
 from datadiet.hpo import space as space_lib
-from datadiet.training.loop import make_selector, train
+from datadiet.training.loop import train
 from datadiet.training.rundir import RunDir
 
 
@@ -33,14 +32,14 @@ def evaluation_config(config, hpo, epochs):
         # selection: the baseline at equal compute) of `fraction`, after warm start, every R
         # epochs, weighted training; an epoch is a pass over the subset.
         c.method = "gradmatch" if hpo.evaluation == "subset" else "random_online"
-        c.mode, c.fraction, c.every, c.warm_start = hpo.mode, hpo.fraction, hpo.every, \
-            hpo.warm_start
+        c.mode, c.fraction, c.every_epochs, c.warm_start = (hpo.mode, hpo.fraction,
+                                                             hpo.every_epochs, hpo.warm_start)
         c.target = "train"
     return config
 
 
 def trial_run_config(base, hpo, params):
-    return evaluation_config(space_lib.apply(base, hpo.space, params), hpo, hpo.max_resource)
+    return evaluation_config(space_lib.apply(base, hpo.space, params), hpo, hpo.max_epochs)
 
 
 def report_epoch(trial, epoch, value, max_resource):
@@ -56,23 +55,27 @@ def report_epoch(trial, epoch, value, max_resource):
 class Objective:
     """Callable for `study.optimize`: trains one trial and returns its final validation
     accuracy. `dataset` is the held-out split of `holdout.holdout_split` (loaded once per
-    worker)."""
+    worker); `validate` checks each trial's run config, `defaults` is the base config its run
+    directory is compared against (RunDir), and `make_selector(config, dataset)` gives what the
+    trial trains on."""
 
-    def __init__(self, base_config, dataset, workdir):
+    def __init__(self, base_config, dataset, workdir, validate, defaults, make_selector):
         self.base, self.hpo, self.dataset = base_config, base_config.hpo, dataset
-        self.workdir = workdir
+        self.workdir, self.validate, self.defaults = workdir, validate, defaults
+        self.make_selector = make_selector
 
     def __call__(self, trial):
         params = space_lib.suggest(trial, self.hpo.space)
         config = trial_run_config(self.base, self.hpo, params)
-        validate_config(config)
-        run = RunDir(os.path.join(self.workdir, "trials", str(trial.number)), config)
+        self.validate(config)
+        run = RunDir(os.path.join(self.workdir, "trials", str(trial.number)), config,
+                     self.defaults)
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         trial.set_user_attr("run_dir", run.path)
         run.set_status("running", trial=trial.number)
-        reporter = _Reporter(trial, run, self.hpo.max_resource)
+        reporter = _Reporter(trial, run, self.hpo.max_epochs)
         try:
-            train(config, self.dataset, make_selector(config, self.dataset), run,
+            train(config, self.dataset, self.make_selector(config, self.dataset), run,
                   on_epoch=reporter)
         except optuna.TrialPruned:
             run.set_status("pruned", epoch=reporter.last_epoch, value=reporter.last_value)
@@ -85,16 +88,14 @@ class Objective:
 
 
 class _Reporter:
-    """on_epoch callback: reads the validation accuracy the loop just logged for `epoch`."""
+    """on_epoch callback: reports the validation accuracy of the epoch just evaluated."""
 
     def __init__(self, trial, run, max_resource):
         self.trial, self.run, self.max_resource = trial, run, max_resource
         self.last_epoch, self.last_value = 0, float("nan")
 
-    def __call__(self, epoch, state):
-        if epoch == 0:  # the call before training: nothing evaluated yet
+    def __call__(self, epoch, state, metrics):
+        if metrics is None or metrics["test"] is None:  # before training / not evaluated
             return
-        event = next(e for e in reversed(self.run.metrics())
-                     if e.get("split") == "test" and e.get("epoch") == epoch and "kind" not in e)
-        self.last_epoch, self.last_value = epoch, float(event["accuracy"])
+        self.last_epoch, self.last_value = epoch, float(metrics["test"]["accuracy"])
         report_epoch(self.trial, epoch, self.last_value, self.max_resource)

@@ -32,13 +32,13 @@ def make_pruner(hpo):
         # ASHA (Li et al. 2020): at epoch min_resource * eta^k a trial goes on iff its value is
         # in the top 1/eta of all values reported at that rung so far (it alone: the best so far)
         return optuna.pruners.SuccessiveHalvingPruner(
-            min_resource=hpo.min_resource, reduction_factor=hpo.reduction_factor,
+            min_resource=hpo.min_epochs, reduction_factor=hpo.reduction_factor,
             min_early_stopping_rate=0)
     # Hyperband (Li et al. 2018): brackets s = 0..floor(log_eta(max/min)) of successive halving
     # whose first rung is at min_resource * eta^s; a trial joins one bracket (a hash of its number,
     # weighted by the bracket's budget) and competes only with the trials of that bracket.
     return optuna.pruners.HyperbandPruner(
-        min_resource=hpo.min_resource, max_resource=hpo.max_resource,
+        min_resource=hpo.min_epochs, max_resource=hpo.max_epochs,
         reduction_factor=hpo.reduction_factor)
 
 

@@ -13,6 +13,7 @@ import warnings
 import optuna
 import sqlalchemy
 
+from datadiet import config_tree
 from datadiet.hpo.search import make_pruner, make_sampler
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -80,16 +81,7 @@ def search_fingerprint(config):
     for field in RUN_ONLY_FIELDS:
         cfg["hpo"].pop(field, None)
     cfg.pop("log", None)
-    return _flatten(cfg)
-
-
-def _flatten(tree, prefix=""):
-    if not isinstance(tree, dict):
-        return {prefix.rstrip("."): tree}
-    out = {}
-    for k, v in tree.items():
-        out.update(_flatten(v, f"{prefix}{k}."))
-    return out
+    return config_tree.flatten(cfg)
 
 
 def n_finished(study):

@@ -21,7 +21,7 @@ batch axis split over all devices. Modules, one job each:
 """
 from datadiet.pergrad.full import GRAD_METHODS, iter_per_example_grads
 from datadiet.pergrad.grads import MODES, per_example_grads
-from datadiet.pergrad.last_layer import last_layer_grad_norms, last_layer_grads
+from datadiet.pergrad.last_layer import last_layer_grads
 from datadiet.pergrad.norms import NORM_METHODS, layer_strategies, per_example_grad_norms
 from datadiet.pergrad.projection import projection_matrix
 
@@ -30,7 +30,6 @@ __all__ = [
     "MODES",
     "NORM_METHODS",
     "iter_per_example_grads",
-    "last_layer_grad_norms",
     "last_layer_grads",
     "layer_strategies",
     "per_example_grad_norms",

@@ -18,6 +18,7 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from datadiet.parallel import data_mesh
+from datadiet.training import evaluate
 
 
 def check_chunk_size(chunk_size) -> int:
@@ -29,16 +30,7 @@ def check_chunk_size(chunk_size) -> int:
 
 def chunk_length(n: int, chunk_size: int) -> int:
     """min(chunk_size, n) rounded up to a multiple of the device count."""
-    devices = jax.device_count()
-    size = max(1, min(check_chunk_size(chunk_size), n))
-    return -(-size // devices) * devices
-
-
-def _pad(a, length):
-    a = jnp.asarray(a)
-    if a.shape[0] == length:
-        return a
-    return jnp.concatenate([a, jnp.zeros((length - a.shape[0],) + a.shape[1:], a.dtype)])
+    return evaluate.chunk_length(n, check_chunk_size(chunk_size), jax.device_count())
 
 
 def iter_chunks(fn: Callable, replicated, x, y,
@@ -59,8 +51,9 @@ def iter_chunks(fn: Callable, replicated, x, y,
     rows = NamedSharding(mesh, P("data"))
     for start in range(0, n, length):
         stop = min(start + length, n)
-        xc = jax.device_put(_pad(x[start:stop], length), rows)
-        yc = jax.device_put(_pad(jnp.asarray(y[start:stop]).astype(jnp.int32), length), rows)
+        xc = jax.device_put(evaluate.pad_rows(jnp.asarray(x[start:stop]), length), rows)
+        yc = jax.device_put(evaluate.pad_rows(jnp.asarray(y[start:stop]).astype(jnp.int32), length),
+                            rows)
         out = fn(*replicated, xc, yc)
         if stop - start < length:
             out = jax.tree.map(lambda a: a[: stop - start], out)

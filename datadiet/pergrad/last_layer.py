@@ -22,8 +22,3 @@ def last_layer_grads(graphdef, params, batch_stats, x, y):
     kernel = (h[:, :, None] * e[:, None, :]).reshape(h.shape[0], -1)
     return jnp.concatenate([kernel, e], axis=1)
 
-
-def last_layer_grad_norms(graphdef, params, batch_stats, x, y):
-    """||[h e^T, e]|| = ||e|| sqrt(||h||^2 + 1), without forming the outer product."""
-    h, e = features_and_errors(graphdef, params, batch_stats, x, y)
-    return jnp.linalg.norm(e, axis=1) * jnp.sqrt(jnp.sum(h * h, axis=1) + 1.0)

@@ -2,12 +2,14 @@
 noise-detection metrics.
 
   select.py  keep_ids: which examples a pruned run keeps
-  subset.py  the `prune` config section -> the run's fixed Subset
-  noise.py   precision/recall of the corrupted labels among the highest scores
+  config.py  the `prune` config section and its validation
+  subset.py  the `prune` section -> the run's fixed Subset
+  noise_detection.py  precision/recall of the corrupted labels among the highest scores
 """
-from datadiet.prune.noise import noise_detection
+from datadiet.prune.noise_detection import noise_detection
 from datadiet.prune.select import METHODS, keep_ids
-from datadiet.prune.subset import default_prune_config, pruned_subset, validate_prune_config
+from datadiet.prune.config import default_prune_config, validate_prune_config
+from datadiet.prune.subset import pruned_subset
 
 __all__ = ["METHODS", "default_prune_config", "keep_ids", "noise_detection", "pruned_subset",
            "validate_prune_config"]

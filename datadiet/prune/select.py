@@ -2,6 +2,8 @@
 datadiet/scores/definitions.py). Ranking is by descending score, ties broken by id."""
 import numpy as np
 
+from datadiet.data.subset import largest_remainder
+
 METHODS = ("high", "low", "window", "random")
 
 
@@ -25,7 +27,7 @@ def keep_ids(scores, keep, method, *, offset=0.0, labels=None, class_balanced=Fa
     labels = np.asarray(labels)
     classes = np.unique(labels)
     members = [np.flatnonzero(labels == c) for c in classes]
-    budgets = _proportional([len(m) for m in members], int(round(keep * n)))
+    budgets = largest_remainder([len(m) for m in members], int(round(keep * n)))
     kept = [_pick(scores[m], m, k, method, offset, seed + int(c))
             for c, m, k in zip(classes, members, budgets)]
     return np.sort(np.concatenate(kept))
@@ -54,12 +56,3 @@ def _pick(scores, ids, k, method, offset, seed):
         return ranked[len(ranked) - k:]
     start = min(int(round(offset * len(ranked))), len(ranked) - k)
     return ranked[start:start + k]
-
-
-def _proportional(sizes, total):
-    sizes = np.asarray(sizes, np.float64)
-    exact = sizes * total / sizes.sum()
-    budgets = np.floor(exact).astype(int)
-    order = np.argsort(-(exact - budgets), kind="stable")
-    budgets[order[:total - budgets.sum()]] += 1
-    return budgets

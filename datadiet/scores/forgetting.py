@@ -8,6 +8,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from datadiet import fileio
+
 FIELDS = ("previous", "learned", "forgets", "presentations")
 
 
@@ -59,9 +61,7 @@ class ForgettingTracker:
 
     def snapshot(self, epoch):
         os.makedirs(self.directory, exist_ok=True)
-        tmp = self._path(epoch) + ".tmp.npz"
-        np.savez(tmp, **{k: np.asarray(v) for k, v in self.counts.items()})
-        os.replace(tmp, self._path(epoch))
+        fileio.write_npz(self._path(epoch), **{k: np.asarray(v) for k, v in self.counts.items()})
 
     def step(self, step, s, epoch_ids, batch_weights, out):
         del step

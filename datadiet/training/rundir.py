@@ -11,21 +11,24 @@ import json
 import os
 import time
 
+from datadiet import config_tree, fileio
+
+
+# Config fields that change no result (what is logged and shown): a rerun may change them.
+RESULT_FREE_PREFIXES = ("log.",)
+
 
 class RunDirConflict(RuntimeError):
     pass
 
 
-def _write_json_atomic(path, obj):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)  # a kill never leaves a half-written file
-
-
 class RunDir:
-    def __init__(self, path, config):
-        """Opens (or creates) a run directory for `config`; never clobbers a different run."""
+    def __init__(self, path, config, defaults=None):
+        """Opens (or creates) a run directory for `config`; never clobbers a different run.
+
+        defaults: the base config (`datadiet.config.default_config()`): a field the existing
+        run's config.json lacks (added to the code later) and that `config` leaves at its
+        default is the same run. Without it, any difference refuses the directory."""
         self.path = os.path.abspath(path)
         os.makedirs(self.path, exist_ok=True)
         config_json = json.loads(config.to_json_best_effort())
@@ -33,13 +36,14 @@ class RunDir:
         if os.path.exists(cfg_path):
             with open(cfg_path) as f:
                 old = json.load(f)
-            diff = sorted(_conflicting_keys(old, config_json))
+            defaults_json = {} if defaults is None else json.loads(defaults.to_json_best_effort())
+            diff = sorted(_conflicting_keys(old, config_json, defaults_json))
             if diff:
                 raise RunDirConflict(
                     f"workdir {self.path} holds a run with a different config (fields {diff}); "
                     "use a new --workdir, or delete this one yourself")
         else:
-            _write_json_atomic(cfg_path, config_json)
+            fileio.write_json(cfg_path, config_json)
 
     def file(self, name):
         return os.path.join(self.path, name)
@@ -52,7 +56,7 @@ class RunDir:
             return json.load(f)
 
     def set_status(self, state, **info):
-        _write_json_atomic(self.file("status.json"),
+        fileio.write_json(self.file("status.json"),
                            {"state": state, "updated": time.time(), **info})
 
     # metrics.jsonl
@@ -69,39 +73,19 @@ class RunDir:
     def truncate_metrics(self, after_step):
         """On resume, drop events logged after the checkpoint we restart from (they recur)."""
         kept = [e for e in self.metrics() if e["step"] <= after_step]
-        tmp = self.file("metrics.jsonl.tmp")
-        with open(tmp, "w") as f:
-            f.writelines(json.dumps(e, sort_keys=True) + "\n" for e in kept)
-        os.replace(tmp, self.file("metrics.jsonl"))
+        fileio.write_text(self.file("metrics.jsonl"),
+                          "".join(json.dumps(e, sort_keys=True) + "\n" for e in kept))
 
     def write_json(self, name, obj):
-        _write_json_atomic(self.file(name), obj)
+        fileio.write_json(self.file(name), obj)
 
 
-def _conflicting_keys(old, new):
+def _conflicting_keys(old, new, defaults):
     """Fields that differ, except those added to the codebase after the run was made and left
     at their default: such a run is still the same run (no resume is lost to an upgrade)."""
-    from datadiet.config import default_config
-    defaults = json.loads(default_config().to_json_best_effort())
-    return [key for key in _diff_keys(old, new)
-            if not (_lookup(old, key) is _MISSING and _lookup(new, key) == _lookup(defaults, key))]
-
-
-_MISSING = object()
-
-
-def _lookup(tree, dotted):
-    for part in dotted.split("."):
-        if not isinstance(tree, dict) or part not in tree:
-            return _MISSING
-        tree = tree[part]
-    return tree
-
-
-def _diff_keys(a, b, prefix=""):
-    if not (isinstance(a, dict) and isinstance(b, dict)):
-        return [prefix.rstrip(".") or "<root>"] if a != b else []
-    out = []
-    for key in set(a) | set(b):
-        out += _diff_keys(a.get(key, _MISSING), b.get(key, _MISSING), f"{prefix}{key}.")
-    return out
+    old, new, defaults = (config_tree.flatten(t) for t in (old, new, defaults))
+    missing = object()
+    return [key for key in set(old) | set(new)
+            if not key.startswith(RESULT_FREE_PREFIXES)
+            and old.get(key, missing) != new.get(key, missing)
+            and not (key not in old and new.get(key, missing) == defaults.get(key, missing))]

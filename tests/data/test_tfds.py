@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from datadiet.data import default_data_config, load_dataset
-from datadiet.training.loop import train_and_evaluate
+from datadiet.jobs.train import train_and_evaluate
 from tiny_config import tiny_config
 
 tfds = pytest.importorskip("tensorflow_datasets")

@@ -8,7 +8,7 @@ from scipy.optimize import nnls
 from datadiet.coresets import gradmatch
 from datadiet.coresets.selector import CoresetSelector
 from datadiet.data import load_dataset
-from datadiet.training.loop import train_and_evaluate
+from datadiet.jobs.train import train_and_evaluate
 from tiny_config import tiny_config
 
 
@@ -60,7 +60,7 @@ def test_fill_budget_tops_up_with_unchosen_examples():
 
 def _coreset_config(**coreset):
     config = tiny_config(epochs=4.0, batch_size=16)
-    config.coreset.update(dict(method="gradmatch", fraction=0.2, every=2), **coreset)
+    config.coreset.update(dict(method="gradmatch", fraction=0.2, every_epochs=2), **coreset)
     return config
 
 
@@ -129,7 +129,8 @@ def test_a_resumed_run_reloads_its_selection_instead_of_reselecting(tmp_path):
 def test_bad_coreset_fields_are_named(tmp_path):
     for field, value, message in (("method", "craig", "coreset.method='craig'"),
                                   ("mode", "per_layer", "coreset.mode='per_layer'"),
-                                  ("fraction", 0.0, "coreset.fraction=0.0")):
+                                  ("fraction", 0.0, "coreset.fraction=0.0"),
+                                  ("every", 5, "coreset.every was renamed coreset.every_epochs")):
         config = _coreset_config(**{field: value})
         with pytest.raises(ValueError, match=message):
             train_and_evaluate(config, str(tmp_path / field))
@@ -141,7 +142,7 @@ def test_selection_gradient_modes_match_a_per_example_grad():
     import jax.numpy as jnp
     import optax
     from datadiet.models import get_model
-    from datadiet.pergrad.chunked import grads_fn
+    from datadiet.coresets.grad_features import grads_fn
     from datadiet.training.state import apply_model, split_model
 
     g, p, b = split_model(get_model("mlp", 3, (4, 4, 1), 0, hidden=(5,)))

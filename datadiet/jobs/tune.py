@@ -8,16 +8,17 @@ best configuration on all training data, tested on the test set), WORKDIR/hpo.js
 The same command resumes an interrupted study; workers sharing a storage URL run with
 hpo.retrain=False, and one final run of the command (retrain on) retrains the best.
 """
-import json
 import os
 
-from datadiet.config import validate_config
+from datadiet import fileio
+from datadiet.config import default_config, validate_config
 from datadiet.data import load_dataset
 from datadiet.hpo import space as space_lib
 from datadiet.hpo.holdout import holdout_split
 from datadiet.hpo.objective import Objective, evaluation_config
 from datadiet.hpo.study import open_study, run_study, storage_url, summarise
 from datadiet.jit_cache import use_compilation_cache
+from datadiet.jobs.train import make_selector, train_and_evaluate
 
 
 def tune(config, workdir, dataset=None):
@@ -29,7 +30,8 @@ def tune(config, workdir, dataset=None):
     if dataset is None:
         dataset = load_dataset(config.data, config.seed)
     study = open_study(config, workdir)  # before any compute: refuses a mismatched study
-    objective = Objective(config, holdout_split(dataset, hpo.val_fraction, hpo.seed), workdir)
+    objective = Objective(config, holdout_split(dataset, hpo.val_fraction, hpo.seed), workdir,
+                          validate_config, default_config(), make_selector)
     run_study(study, objective, hpo.n_trials, hpo.grace_seconds)
     summary = summarise(study)
     summary.update(storage=storage_url(hpo, workdir).split("@")[-1],  # no password in files
@@ -41,10 +43,7 @@ def tune(config, workdir, dataset=None):
         summary["retrain"] = {"test_accuracy": final["test"]["accuracy"],
                               "test_loss": final["test"]["loss"], "step": final["test"]["step"],
                               "time": final["test"]["time"]}
-    path = os.path.join(workdir, "hpo.json")
-    with open(path + ".tmp", "w") as f:
-        json.dump(summary, f, indent=1, sort_keys=True)
-    os.replace(path + ".tmp", path)
+    fileio.write_json(os.path.join(workdir, "hpo.json"), summary)
     return summary
 
 
@@ -53,7 +52,7 @@ def retrain_config(config, params):
     hpo = config.hpo
     full = hpo.copy_and_resolve_references()
     full.evaluation = "full"
-    epochs = hpo.retrain_epochs or hpo.max_resource
+    epochs = hpo.retrain_epochs or hpo.max_epochs
     out = evaluation_config(space_lib.apply(config, hpo.space, params), full, epochs)
     out.train.checkpoint_every_epochs = 1  # an ordinary resumable run
     out.train.eval_every_epochs = max(1, int(epochs))
@@ -62,5 +61,11 @@ def retrain_config(config, params):
 
 
 def retrain(config, params, workdir, dataset):
-    from datadiet.training.loop import train_and_evaluate
     return train_and_evaluate(retrain_config(config, params), workdir, dataset=dataset)
+
+
+def tune_job(config, workdir):
+    summary = tune(config, workdir)
+    print({k: summary.get(k) for k in ("trials", "tuning_seconds", "best_value", "best_params",
+                                        "retrain")})
+    return summary

@@ -10,11 +10,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import ROOT, tiny_config
+from conftest import ROOT
+from tiny_config import tiny_config
 from datadiet.data import load_dataset
 from datadiet.training import optim
 from datadiet.training.durations import resolve_duration
-from datadiet.training.loop import build_model, train_and_evaluate
+from datadiet.jobs.train import train_and_evaluate
+from datadiet.training.loop import build_model
 from datadiet.training.rundir import RunDirConflict
 from datadiet.training.state import create_state
 from datadiet.training.step import make_batch_fn, make_train_step
@@ -194,3 +196,24 @@ def test_fields_added_later_at_their_default_do_not_orphan_a_run(tmp_path):
     config.prune.method = "random"
     with pytest.raises(RunDirConflict, match="prune"):
         RunDir(str(tmp_path), config)
+
+
+def test_killed_streaming_run_resumes_to_the_same_final_metrics(tmp_path):
+    """kill -9 of a streaming run (the same driver as the epoch loop): the rerun resumes from
+    its last checkpoint to the metrics of an uninterrupted run."""
+    plb = ["--config.sampling.method=plb"]
+    reference, killed = str(tmp_path / "ref"), str(tmp_path / "killed")
+    subprocess.run(_train_cmd(reference, *plb), check=True, capture_output=True, cwd=ROOT)
+    proc = subprocess.Popen(_train_cmd(killed, *plb), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, cwd=ROOT)
+    metrics = os.path.join(killed, "metrics.jsonl")
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:  # kill mid-run, after epoch 2 logged
+        if os.path.exists(metrics) and sum(1 for _ in open(metrics)) >= 3:
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert len(_metrics(killed)) < len(_metrics(reference))  # it really was cut short
+    subprocess.run(_train_cmd(killed, *plb), check=True, capture_output=True, cwd=ROOT)
+    assert _metrics(killed) == _metrics(reference)

@@ -11,14 +11,16 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from conftest import tiny_config
+from tiny_config import tiny_config
 from datadiet.data import load_dataset
 from datadiet.sampling import baselines, diagnostics, samplers
 from datadiet.sampling import loop as sampling_loop
 from datadiet.sampling.config import BASE_METHODS, default_sampling_config
 from datadiet.sampling.methods import make_sampler
 from datadiet.training import optim
-from datadiet.training.loop import build_model, train_and_evaluate
+from datadiet.jobs.train import train_and_evaluate
+from datadiet.training.checkpoint import Checkpointer
+from datadiet.training.loop import build_model
 from datadiet.training.state import create_state
 from datadiet.training.step import weighted_loss
 
@@ -270,7 +272,7 @@ def test_killed_infobatch_run_resumes_exactly(tmp_path, monkeypatch):
     config = tiny_config(epochs=2.0)
     config.sampling = _sampling_config("infobatch", infobatch_ratio=0.5, infobatch_delta=0.2)
     train_and_evaluate(config, str(tmp_path / "ref"))
-    save, calls = sampling_loop.StreamCheckpointer.save, []
+    save, calls = Checkpointer.save, []
 
     def killed_on_second_save(self, *args):
         calls.append(1)
@@ -278,10 +280,10 @@ def test_killed_infobatch_run_resumes_exactly(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return save(self, *args)
 
-    monkeypatch.setattr(sampling_loop.StreamCheckpointer, "save", killed_on_second_save)
+    monkeypatch.setattr(Checkpointer, "save", killed_on_second_save)
     with pytest.raises(KeyboardInterrupt):
         train_and_evaluate(config, str(tmp_path / "killed"))
-    monkeypatch.setattr(sampling_loop.StreamCheckpointer, "save", save)
+    monkeypatch.setattr(Checkpointer, "save", save)
     assert len(_events(tmp_path / "killed")) == 4  # epochs 1 and 2 logged, 2 not checkpointed
     train_and_evaluate(config, str(tmp_path / "killed"))
     assert _events(tmp_path / "killed") == _events(tmp_path / "ref")
@@ -314,3 +316,33 @@ def test_sampling_and_coresets_are_exclusive(tmp_path):
     config.sampling.method, config.coreset.method = "uniform", "random"
     with pytest.raises(ValueError, match="coreset.method='random' and sampling.method='uniform'"):
         train_and_evaluate(config, str(tmp_path / "run"))
+
+
+def test_interrupted_streaming_run_closes_its_checkpointer_and_resumes_exactly(tmp_path,
+                                                                               monkeypatch):
+    """The streaming loop runs through the one driver: an exception mid-run (here in the
+    second checkpoint save) still closes the checkpointer, as in the epoch loop, and the rerun
+    resumes to the uninterrupted run's events."""
+    config = tiny_config(epochs=3.0)
+    config.sampling = _sampling_config("plb")
+    train_and_evaluate(config, str(tmp_path / "ref"))
+    save, close, saves, closes = Checkpointer.save, Checkpointer.close, [], []
+
+    def failing_save(self, *args):
+        saves.append(1)
+        if len(saves) == 2:
+            raise RuntimeError("disk gone")
+        return save(self, *args)
+
+    def counting_close(self):
+        closes.append(1)
+        return close(self)
+
+    monkeypatch.setattr(Checkpointer, "save", failing_save)
+    monkeypatch.setattr(Checkpointer, "close", counting_close)
+    with pytest.raises(RuntimeError, match="disk gone"):
+        train_and_evaluate(config, str(tmp_path / "killed"))
+    assert closes == [1]
+    monkeypatch.setattr(Checkpointer, "save", save)
+    train_and_evaluate(config, str(tmp_path / "killed"))
+    assert _events(tmp_path / "killed") == _events(tmp_path / "ref")

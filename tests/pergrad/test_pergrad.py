@@ -19,7 +19,7 @@ from datadiet.pergrad import norms as norms_lib
 from datadiet.pergrad import projection as projection_lib
 from datadiet.pergrad.projection import ROWS_PER_KEY
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import ROOT
 
 
 def random_model(make, seed=0):

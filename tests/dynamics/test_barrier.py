@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from conftest import tiny_config
-from datadiet import barrier
+from tiny_config import tiny_config
+from datadiet.dynamics import barrier
+from datadiet.jobs import lmc as lmc_job
 from datadiet.data import Dataset, augment, load_dataset
-from datadiet.training.loop import restore_state, train_and_evaluate
+from datadiet.jobs.train import train_and_evaluate
+from datadiet.training.loop import restore_state
 from datadiet.training.state import TrainState, apply_model
 
 SPAWN_STEP = 23  # the end of epoch 1: ceil(1437 digits / batch 64)
@@ -25,7 +27,7 @@ def lmc(tmp_path_factory):
     dataset = load_dataset(config.data, config.seed)
     parent = str(root / "parent")
     train_and_evaluate(config, parent, dataset)
-    children = barrier.spawn_children(config, dataset, parent, SPAWN_STEP, [0, 1],
+    children = lmc_job.spawn_children(config, dataset, parent, SPAWN_STEP, [0, 1],
                                       str(root / "children"))
     states = [restore_state(c.config, dataset, c.workdir)[1:] for c in children]
     graphdef, parent_state, _ = restore_state(config, dataset, parent)
@@ -50,7 +52,7 @@ def test_children_continue_the_parent(lmc):
     assert min(e["step"] for e in events) == 2 * SPAWN_STEP  # epoch 1 was not retrained
     # Re-running leaves finished children untouched.
     before = open(os.path.join(lmc["children"][1].workdir, "metrics.jsonl")).read()
-    again = barrier.spawn_children(lmc["config"], lmc["dataset"], lmc["parent"], SPAWN_STEP,
+    again = lmc_job.spawn_children(lmc["config"], lmc["dataset"], lmc["parent"], SPAWN_STEP,
                                    [0, 1], str(lmc["root"] / "children"))
     assert [c.final for c in again] == [c.final for c in lmc["children"]]
     assert open(os.path.join(lmc["children"][1].workdir, "metrics.jsonl")).read() == before
@@ -59,7 +61,7 @@ def test_children_continue_the_parent(lmc):
 def test_spawning_from_a_state_equals_spawning_from_the_run_directory(lmc):
     config, dataset = lmc["config"], lmc["dataset"]
     _, state, _ = restore_state(config, dataset, lmc["parent"], SPAWN_STEP)
-    (child,) = barrier.spawn_children(config, dataset, state, SPAWN_STEP, [1],
+    (child,) = lmc_job.spawn_children(config, dataset, state, SPAWN_STEP, [1],
                                       str(lmc["root"] / "from_state"))
     got = restore_state(child.config, dataset, child.workdir)[1]
     assert _leaves_equal(got.params, lmc["states"][1].params)
@@ -174,9 +176,9 @@ def test_bad_arguments_raise(lmc, tmp_path):
         barrier.interpolate(c.params, c.batch_stats, 0.5)
     config = lmc["config"]
     with pytest.raises(ValueError, match=r"spawn_step=5 .*one of \[0, 23\]"):
-        barrier.spawn_children(config, dataset, lmc["parent"], 5, [1, 2], str(tmp_path))
+        lmc_job.spawn_children(config, dataset, lmc["parent"], 5, [1, 2], str(tmp_path))
     with pytest.raises(ValueError, match="child_seeds"):
-        barrier.spawn_children(config, dataset, lmc["parent"], SPAWN_STEP, [1, 1], str(tmp_path))
+        lmc_job.spawn_children(config, dataset, lmc["parent"], SPAWN_STEP, [1, 1], str(tmp_path))
     with pytest.raises(ValueError, match=r"step=0: .*checkpoints at steps \[23, 46\]"):
-        barrier.spawn_children(config, dataset, lmc["parent"], 0, [1], str(tmp_path))
+        lmc_job.spawn_children(config, dataset, lmc["parent"], 0, [1], str(tmp_path))
     assert not os.path.exists(tmp_path / "seed_1")  # the parent is checked before any write

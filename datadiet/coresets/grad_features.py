@@ -10,10 +10,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from datadiet import parallel
+from datadiet.coresets.config import GRAD_MODES
 from datadiet.data.augment import normalize
+from datadiet.pergrad.grads import per_example_grads
 from datadiet.pergrad.last_layer import last_layer_grads
-
-GRAD_MODES = ("last_layer", "full", "projection")
+from datadiet.training.evaluate import chunk_length, pad_rows
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "fn"))
@@ -30,15 +31,13 @@ def grads_fn(mode, proj_dim=1024, seed=0):
     if mode == "full":  # flattened [B, P]: only for small models (a selection needs a matrix)
         return _flat_full
     if mode == "projection":
-        from datadiet import pergrad
-        return functools.partial(pergrad.per_example_grads, mode="projection",
+        return functools.partial(per_example_grads, mode="projection",
                                  proj_dim=proj_dim, seed=seed)
     raise ValueError(f"grads={mode!r} is not one of {list(GRAD_MODES)}")
 
 
 def _flat_full(graphdef, params, batch_stats, x, y):
-    from datadiet import pergrad
-    tree = pergrad.per_example_grads(graphdef, params, batch_stats, x, y, mode="full")
+    tree = per_example_grads(graphdef, params, batch_stats, x, y, mode="full")
     return jnp.concatenate([g.reshape(g.shape[0], -1) for g in jax.tree.leaves(tree)], axis=1)
 
 
@@ -46,9 +45,9 @@ def example_grads(context, dataset, ids, cfg):
     """Gradients of `ids` (numpy) with the model state in `context` (a SelectionContext)."""
     fn = grads_fn(cfg.grads, cfg.proj_dim)
     mesh = context.mesh
-    chunk = -(-min(cfg.chunk_size, len(ids)) // mesh.size) * mesh.size
+    chunk = chunk_length(len(ids), cfg.chunk_size, mesh.size)
     n_chunks = -(-len(ids) // chunk)
-    padded = np.concatenate([ids, np.zeros(n_chunks * chunk - len(ids), ids.dtype)])
+    padded = pad_rows(np.asarray(ids), n_chunks * chunk)
     images, labels = context.images, context.labels
     mean, std = jnp.asarray(dataset.mean), jnp.asarray(dataset.std)
     state = context.state

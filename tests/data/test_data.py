@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from datadiet.data import Subset, augment, default_data_config, load_dataset
-from datadiet.data.noise import corrupt_labels
+from datadiet.data.label_noise import corrupt_labels
 
 
 def _npz(tmp_path, **overrides):

@@ -9,7 +9,7 @@ import pytest
 from datadiet.data import default_data_config, load_dataset
 from datadiet.data.text import hash_tokenize
 from datadiet.models import get_model
-from datadiet.training.loop import train_and_evaluate
+from datadiet.jobs.train import train_and_evaluate
 from tiny_config import tiny_config
 
 tfds = pytest.importorskip("tensorflow_datasets")
@@ -66,7 +66,7 @@ def test_short_training_on_each_modality(tmp_path, name, model, kwargs, coreset)
     config.model.name, config.model.kwargs = model, kwargs
     config.optim.name, config.optim.lr = "adam", 0.01
     if coreset:  # AUTOMATA's trial evaluation: per-batch GRAD-MATCH with weights
-        config.coreset.update(method="gradmatch", mode="per_batch", fraction=0.5, every=1)
+        config.coreset.update(method="gradmatch", mode="per_batch", fraction=0.5, every_epochs=1)
     with tfds.testing.mock_data(num_examples=32):
         final = train_and_evaluate(config, str(tmp_path))
     assert np.isfinite(final["train"]["loss"]) and 0 <= final["test"]["accuracy"] <= 1

@@ -140,7 +140,7 @@ def play(study, max_resource, events):
 
 def scheduler_study(scheduler, name):
     c = planted_config("random", 10)
-    c.hpo.update(scheduler=scheduler, min_resource=1, max_resource=4, reduction_factor=2)
+    c.hpo.update(scheduler=scheduler, min_epochs=1, max_epochs=4, reduction_factor=2)
     validate_config(c)
     return optuna.create_study(study_name=name, direction="maximize", pruner=make_pruner(c.hpo))
 
@@ -210,7 +210,8 @@ def test_hyperband_runs_successive_halving_within_each_bracket():
     ("scheduler", "median", "hpo.scheduler='median' is not one of"),
     ("evaluation", "coreset", "hpo.evaluation='coreset' is not one of"),
     ("reduction_factor", 1, "hpo.reduction_factor=1 must be an integer >= 2"),
-    ("max_resource", 0, "hpo.max_resource=0 must be an integer >= hpo.min_resource"),
+    ("max_epochs", 0, "hpo.max_epochs=0 must be an integer >= hpo.min_epochs"),
+    ("max_resource", 8, "hpo.max_resource was renamed hpo.max_epochs"),
     ("fraction", 1.5, "hpo.fraction=1.5 must be in"),
     ("storage", "study.db", "hpo.storage='study.db' must be an RDB URL"),
 ])
@@ -243,7 +244,7 @@ def test_bad_search_space_is_refused_naming_the_param(param, match):
 
 def test_evaluation_modes_set_up_the_trial_run():
     c = tiny_tune_config()
-    c.hpo.update(every=3, warm_start=0.25, fraction=0.2, max_resource=4)
+    c.hpo.update(every_epochs=3, warm_start=0.25, fraction=0.2, max_epochs=4)
     params = {"lr": 0.02, "optimizer": "adam"}
     expect = {"subset": ("gradmatch", "per_batch"), "random": ("random_online", "per_batch"),
               "full": ("none", None)}
@@ -255,14 +256,14 @@ def test_evaluation_modes_set_up_the_trial_run():
             ("train", 0.02, "adam", 4.0)
         assert run.coreset.method == method and run.train.eval_every_epochs == 1
         if mode:
-            assert (run.coreset.mode, run.coreset.fraction, run.coreset.every,
+            assert (run.coreset.mode, run.coreset.fraction, run.coreset.every_epochs,
                     run.coreset.warm_start) == (mode, 0.2, 3, 0.25)
 
 
 # ---- one tiny study end to end ----
 
 def test_tiny_study_on_digits_end_to_end(tmp_path):
-    from datadiet.hpo.tune import tune
+    from datadiet.jobs.tune import tune
     config = tiny_tune_config()
     summary = tune(config, str(tmp_path))
     study = open_study(config, str(tmp_path))

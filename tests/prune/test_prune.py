@@ -4,12 +4,12 @@ import os
 import numpy as np
 import pytest
 
-from conftest import tiny_config
+from tiny_config import tiny_config
 from datadiet.config import validate_config
 from datadiet.data import load_dataset
 from datadiet.prune import keep_ids, noise_detection
-from datadiet.scores import job
-from datadiet.training.loop import train_and_evaluate
+from datadiet.jobs import scores as job
+from datadiet.jobs.train import train_and_evaluate
 
 # 20 examples, score = 100 - id (id 0 highest), two classes of 12 and 8.
 SCORES = 100.0 - np.arange(20)

@@ -3,19 +3,19 @@ parameters, source order, the scores job's files, resume and validation."""
 import json
 import os
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.special
 import scipy.stats
 
-from conftest import tiny_config
+from tiny_config import tiny_config
 from datadiet.config import validate_config
 from datadiet.data import load_dataset
 from datadiet.data.augment import normalize
 from datadiet.pergrad import per_example_grad_norms
-from datadiet.scores import compute, definitions, forgetting, job
+from datadiet.jobs import scores as job
+from datadiet.scores import compute, definitions, forgetting
 from datadiet.training.loop import build_model
 from datadiet.training.state import split_model
 

@@ -16,61 +16,24 @@ import copy
 import json
 import os
 
-import ml_collections
 import numpy as np
 
+from datadiet import fileio
+from datadiet.config import default_config, validate_config
 from datadiet.data import Subset, load_dataset
-from datadiet.scores import compute, definitions
+from datadiet.scores import compute
+from datadiet.scores.config import EPOCH_SCORES, score_file_names
 from datadiet.scores.forgetting import ForgettingTracker
+from datadiet.training.loop import build_model, train
 from datadiet.training.rundir import RunDir
+from datadiet.training.state import split_model
 
-EPOCH_SCORES = definitions.FORWARD_SCORES + ("grand",)
-SCORES = EPOCH_SCORES + ("forgetting", "input_norm")
-
-
-def default_scores_config():
-    c = ml_collections.ConfigDict()
-    c.names = ("el2n", "grand", "forgetting", "input_norm")  # any of SCORES
-    c.epochs = (0, 1)  # epoch-wise scores are taken after these many epochs (0 = at init)
-    c.num_seeds = 3  # seeds config.seed, config.seed + 1, ...
-    c.chunk_size = 256  # examples per jitted forward chunk
-    c.grand_chunk_size = 64  # examples per jitted per-example-gradient chunk
-    return c
-
-
-def validate_scores_config(config):
-    s = config.scores
-    bad = [n for n in s.names if n not in SCORES]
-    if bad or not s.names:
-        raise ValueError(f"scores.names={tuple(s.names)} must be a non-empty selection of "
-                         f"{list(SCORES)}")
-    if s.num_seeds < 1:
-        raise ValueError(f"scores.num_seeds={s.num_seeds} must be >= 1")
-    if config.job != "scores":
-        return
-    epochs = config.train.epochs
-    if epochs <= 0 or epochs != int(epochs):
-        raise ValueError(f"train.epochs={epochs} must be a whole number of epochs for the "
-                         "scores job (scores are taken at epoch ends)")
-    if not s.epochs or any(int(t) != t or not 0 <= t <= epochs for t in s.epochs):
-        raise ValueError(f"scores.epochs={tuple(s.epochs)} must be whole epochs in "
-                         f"[0, train.epochs={int(epochs)}]")
-    if config.coreset.method != "none" or config.prune.method != "none":
-        raise ValueError("the scores job trains on the full data: set coreset.method and "
-                         "prune.method to 'none'")
-
-
-def score_file_names(scores_cfg):
-    epoch_wise = [n for n in scores_cfg.names if n in EPOCH_SCORES]
-    names = [f"{n}_epoch{int(t)}" for n in epoch_wise for t in scores_cfg.epochs]
-    return names + [n for n in ("forgetting", "input_norm") if n in scores_cfg.names]
-
+__all__ = ["compute_scores", "scores_job", "score_file_names"]
 
 def compute_scores(config, workdir):
     """Runs (or resumes) the scores job; returns {file name: mean scores}."""
-    from datadiet.config import validate_config
     validate_config(config)
-    run = RunDir(workdir, config)
+    run = RunDir(workdir, config, default_config())
     run.set_status("running")
     try:
         # One dataset for every seed: with label noise, all seeds see the same corrupted labels.
@@ -91,11 +54,9 @@ def compute_scores(config, workdir):
 
 def _score_seed(config, dataset, seed, seed_dir):
     """{name: (scores, step)} for one seed, training (or resuming) its run as needed."""
-    from datadiet.training.loop import build_model, train
-    from datadiet.training.state import split_model
     seed_config = copy.deepcopy(config)
     seed_config.seed, seed_config.job = seed, "train"
-    seed_run = RunDir(seed_dir, seed_config)
+    seed_run = RunDir(seed_dir, seed_config, default_config())
     score_dir = seed_run.file("scores")
     os.makedirs(score_dir, exist_ok=True)
     s = config.scores
@@ -103,7 +64,7 @@ def _score_seed(config, dataset, seed, seed_dir):
     graphdef = split_model(build_model(seed_config, dataset))[0]
     tracker = ForgettingTracker(dataset.n_train, score_dir) if "forgetting" in s.names else None
 
-    def on_epoch(epoch, state):
+    def on_epoch(epoch, state, metrics):
         if tracker is not None:
             if tracker.counts is None:  # the first call: the state we start (or resume) from
                 tracker.restore(epoch)
@@ -156,22 +117,11 @@ def _write_means(config, dataset, run, seeds, per_seed):
 
 def _save(directory, name, values, info):
     values = np.asarray(values, np.float32)
-    tmp = os.path.join(directory, name + ".tmp.npy")
-    np.save(tmp, values)
-    os.replace(tmp, os.path.join(directory, name + ".npy"))
-    tmp = os.path.join(directory, name + ".json.tmp")
-    with open(tmp, "w") as f:
-        json.dump(info, f, indent=1, sort_keys=True)
-    os.replace(tmp, os.path.join(directory, name + ".json"))
+    fileio.write_npy(os.path.join(directory, name + ".npy"), values)
+    fileio.write_json(os.path.join(directory, name + ".json"), info)
     return values
 
 
-def load_scores(path):
-    """(scores [n_train] float32, info dict) from a `<name>.npy` written by this job."""
-    values = np.load(path)
-    info_path = path[:-len(".npy")] + ".json" if path.endswith(".npy") else None
-    info = {}
-    if info_path and os.path.exists(info_path):
-        with open(info_path) as f:
-            info = json.load(f)
-    return values, info
+def scores_job(config, workdir):
+    scores = compute_scores(config, workdir)
+    print(f"wrote {len(scores)} score files to {workdir}/scores: {sorted(scores)}")

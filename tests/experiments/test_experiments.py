@@ -7,7 +7,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from conftest import tiny_config
+from tiny_config import tiny_config
 from analysis import dynamics_figures, pruning_figures, streaming_figures
 from experiments import pruning, streaming, training_dynamics
 

@@ -1,6 +1,6 @@
-"""Linear mode connectivity: spawn two children from a parent, and the error barrier between them.
+"""Linear mode connectivity: the error barrier between two networks (the children themselves
+are spawned by datadiet/jobs/lmc.py).
 
-    spawn_children(config, dataset, parent, spawn_step, child_seeds, workdir) -> [Child]
     interpolate(tree1, tree2, a)                     a * tree1 + (1 - a) * tree2, leaf by leaf
     recompute_batch_stats(graphdef, params, batch_stats, dataset, ids) -> batch_stats
     error_on_subset(graphdef, params, batch_stats, dataset, ids) -> error in [0, 1]
@@ -15,11 +15,7 @@ by default they are recomputed on S at every a (`recompute_bn=False`: interpolat
 """
 from __future__ import annotations
 
-import copy
 import functools
-import json
-import os
-from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -29,11 +25,6 @@ from flax import nnx
 from datadiet.data import augment
 from datadiet.pergrad.chunks import check_chunk_size, iter_chunks
 from datadiet.pergrad.full import param_path
-from datadiet.training.checkpoint import Checkpointer
-from datadiet.training.durations import resolve_duration
-from datadiet.training.loop import restore_state, train_and_evaluate
-from datadiet.training.rundir import RunDir
-from datadiet.training.state import TrainState
 
 
 def default_alphas(points=11):
@@ -251,83 +242,3 @@ def barrier_between(child1, child2, graphdef, dataset, subset_ids, alphas=None, 
 
 
 # ------------------------------------------------------------------------- spawning children
-
-class Child(NamedTuple):
-    config: Any  # the parent's config with this child's seed
-    workdir: str  # its run directory (restore_state(config, dataset, workdir) loads it)
-    final: dict  # its final metrics
-
-
-def spawn_children(config, dataset, parent, spawn_step, child_seeds, workdir):
-    """Trains one child per seed in `child_seeds` from the parent's state at `spawn_step` to the
-    end of `config`'s schedule, in `workdir/seed_<seed>`; returns their `Child` records.
-
-    parent: the parent's run directory (it must hold a checkpoint at `spawn_step`: keep them with
-    `train.max_checkpoints`) or its TrainState at that step (e.g. a fresh init for spawn_step 0).
-    `spawn_step` must end an epoch of the parent's schedule (the loop resumes at epoch ends).
-    A child is the parent's config with `seed` = its seed, which changes its data order and
-    augmentation only: its run directory starts from a copy of the parent's checkpoint, so the
-    training loop resumes from it as from its own. Re-running resumes unfinished children and
-    leaves finished ones untouched. The dataset is shared (label noise from the parent's seed).
-    """
-    seeds = list(child_seeds)
-    if (len(seeds) < 1 or len(set(seeds)) != len(seeds)
-            or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool)
-                       for s in seeds)):
-        raise ValueError(f"child_seeds={seeds!r} must be distinct integers")
-    duration = resolve_duration(config.train, dataset.n_train, dataset.n_train)
-    starts = list(duration.epoch_starts[:-1])
-    if spawn_step not in starts:
-        raise ValueError(f"spawn_step={spawn_step!r} must be the start of an epoch before the "
-                         f"end of training, one of {starts[:5]}{'...' if len(starts) > 5 else ''}")
-    configs = []
-    for seed in seeds:
-        child_config = copy.deepcopy(config)
-        child_config.seed = int(seed)
-        if child_config.data.label_noise_seed < 0:  # keep the parent's corrupted labels
-            child_config.data.label_noise_seed = config.seed
-        configs.append((child_config, os.path.join(workdir, f"seed_{seed}")))
-    # The parent is read (and checked) before any child directory is written.
-    state = meta = None
-    if not all(_checkpoint_steps(d) for _, d in configs):
-        state, meta = _parent_state(config, dataset, parent, spawn_step, starts)
-    children = []
-    for child_config, child_dir in configs:
-        RunDir(child_dir, child_config)  # refuses a directory holding another run
-        if not _checkpoint_steps(child_dir):
-            checkpointer = Checkpointer(os.path.join(child_dir, "checkpoints"),
-                                        config.train.max_checkpoints)
-            checkpointer.save(spawn_step, state, meta)
-            checkpointer.close()
-        final = train_and_evaluate(child_config, child_dir, dataset)
-        children.append(Child(child_config, os.path.abspath(child_dir), final))
-    return children
-
-
-def _checkpoint_steps(run_dir):
-    path = os.path.join(run_dir, "checkpoints")
-    if not os.path.isdir(path):
-        return []
-    checkpointer = Checkpointer(path, max_to_keep=None)
-    steps = checkpointer.steps()
-    checkpointer.close()
-    return steps
-
-
-def _parent_state(config, dataset, parent, spawn_step, starts):
-    if isinstance(parent, TrainState):
-        if int(parent.step) != spawn_step:
-            raise ValueError(f"parent state is at step {int(parent.step)}, not "
-                             f"spawn_step={spawn_step}")
-        meta = {"epoch": starts.index(spawn_step) - 1, "step": spawn_step, "elapsed": 0.0}
-        return parent, meta
-    if not isinstance(parent, (str, os.PathLike)):
-        raise ValueError(f"parent must be a run directory or a TrainState, got {type(parent)}")
-    config_path = os.path.join(parent, "config.json")
-    if os.path.exists(config_path):
-        with open(config_path) as f:
-            if json.load(f) != json.loads(config.to_json_best_effort()):
-                raise ValueError(f"parent {parent} was run with a different config than the one "
-                                 "given")
-    _, state, meta = restore_state(config, dataset, parent, spawn_step)
-    return state, meta

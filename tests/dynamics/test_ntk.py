@@ -5,7 +5,7 @@ import pytest
 from flax import nnx
 from jax.flatten_util import ravel_pytree
 
-from datadiet import ntk
+from datadiet.dynamics import ntk
 from test_pergrad import random_model
 
 MODELS = [("mlp", (8, 8, 1), {"hidden": (12,), "batch_norm": True}),

@@ -1,0 +1,19 @@
+"""AUTOMATA's experiment on Fashion-MNIST: configs/fashion_mnist_tune.py's search on the full
+data and on 10% / 30% GRAD-MATCH subsets (see experiments/tune.py).
+
+  python -m experiments.tune --config=configs/fashion_mnist_tune_experiment.py --workdir=runs/tune \
+      [--config.experiment.fractions=0.1,0.3] [--config.experiment.subset_evaluation=random]
+
+Runtime: ~30-40 min on 2 CPU cores (the README's tuning section has the measured arms).
+"""
+import ml_collections
+
+from configs import fashion_mnist_tune
+
+
+def get_config():
+    c = fashion_mnist_tune.get_config()
+    c.experiment = ml_collections.ConfigDict()
+    c.experiment.fractions = (0.1, 0.3)  # one subset arm per fraction, then the full-data arm
+    c.experiment.subset_evaluation = "subset"  # subset (GRAD-MATCH) | random
+    return c

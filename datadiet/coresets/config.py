@@ -1,0 +1,44 @@
+"""The `coreset` config section (GRAD-MATCH and its baselines) and its validation."""
+import ml_collections
+
+from datadiet.renamed import add_placeholders, check_placeholders
+
+MODES = ("whole", "per_class", "per_batch")  # GRAD-MATCH over all candidates, per class, per batch
+GRAD_MODES = ("last_layer", "full", "projection")  # the per-example gradient features
+RENAMED = {"every": ("every_epochs", int)}
+METHODS = ("none", "full", "random", "random_online", "gradmatch")
+TARGETS = ("train", "val")
+
+
+def default_coreset_config():
+    c = ml_collections.ConfigDict()
+    c.method = "none"  # none: plain training on all data (no selector at all)
+    c.fraction = 0.1  # k = fraction * number of candidates
+    c.mode = "per_class"  # gradmatch: whole, per_class or per_batch
+    c.every_epochs = 5  # R: reselect every R epochs
+    c.warm_start = 0.0  # fraction of the epochs trained on all candidates first
+    c.lam = 0.5  # ridge lambda of OMP (CORDS' default)
+    c.eps = 1e-10  # OMP stops once the relative matching error is below this
+    c.target = "train"  # match the training gradient, or that of a held-out validation split
+    c.val_fraction = 0.1  # target=val: share of the training set held out (not trained on)
+    c.grads = "last_layer"  # per-example gradients: last_layer, full or projection
+    c.proj_dim = 1024  # grads=projection: dimension
+    c.chunk_size = 1024  # examples per jitted gradient chunk
+    add_placeholders(c, RENAMED)
+    return c
+
+
+def validate_coreset_config(c):
+    check_placeholders("coreset", c, RENAMED)
+    for field, value, accepted in (("method", c.method, METHODS), ("mode", c.mode, MODES),
+                                   ("target", c.target, TARGETS), ("grads", c.grads, GRAD_MODES)):
+        if value not in accepted:
+            raise ValueError(f"coreset.{field}={value!r} is not one of {list(accepted)}")
+    if not 0 < c.fraction <= 1:
+        raise ValueError(f"coreset.fraction={c.fraction} must be in (0, 1]")
+    if c.every_epochs < 1:
+        raise ValueError(f"coreset.every_epochs={c.every_epochs} must be >= 1")
+    if not 0 <= c.warm_start < 1:
+        raise ValueError(f"coreset.warm_start={c.warm_start} must be in [0, 1)")
+    if c.lam < 0 or c.eps < 0:
+        raise ValueError(f"coreset.lam={c.lam} and coreset.eps={c.eps} must be >= 0")
