@@ -2,8 +2,9 @@ import os
 import sys
 
 import pytest
+from tiny_config import tiny_config
 
-from tiny_config import tiny_config  # noqa: F401  (re-exported for the tests)
+from datadiet.scores import job
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.path.join(ROOT, "..", "shared", "data")
@@ -15,3 +16,16 @@ def shared_data():
     if not os.path.isdir(SHARED_DATA):
         pytest.skip(f"{SHARED_DATA} is absent (real datasets only ship beside the project)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def noisy_scores_job(tmp_path_factory):
+    """A small digits scores job with 10% label noise: 2 seeds, EL2N and margin after 1 epoch,
+    input norms. Shared by the score-set and report tests (one job per test session)."""
+    workdir = str(tmp_path_factory.mktemp("noisy_scores"))
+    c = tiny_config(epochs=1.0)
+    c.job = "scores"
+    c.scores.names, c.scores.epochs, c.scores.num_seeds = ("el2n", "margin", "input_norm"), (1,), 2
+    c.data.label_noise = 0.1
+    job.compute_scores(c, workdir)
+    return c, workdir

@@ -4,12 +4,14 @@
   compute.py      one model state's scores over the training set (eval mode, source order)
   forgetting.py   forgetting events tracked on device inside the training loop
   job.py          the scores job: S seeds, scores at chosen epochs, means written to WORKDIR/scores
+  scoreset.py     load(path): a written score set with its per-seed values and provenance
+  export.py       python -m datadiet.scores.export SCORES_DIR --out=FILE (.parquet or .csv)
 """
 from datadiet.scores.definitions import FORWARD_SCORES, el2n, entropy, input_norm, loss, margin
 from datadiet.scores.forgetting import ForgettingTracker, forgetting_scores
-from datadiet.scores.job import (SCORES, compute_scores, default_scores_config, load_scores,
-                                 score_file_names)
+from datadiet.scores.job import SCORES, compute_scores, default_scores_config, score_file_names
+from datadiet.scores.scoreset import ScoreSet, load
 
-__all__ = ["FORWARD_SCORES", "SCORES", "ForgettingTracker", "compute_scores",
+__all__ = ["FORWARD_SCORES", "SCORES", "ForgettingTracker", "ScoreSet", "compute_scores",
            "default_scores_config", "el2n", "entropy", "forgetting_scores", "input_norm",
-           "load_scores", "loss", "margin", "score_file_names"]
+           "load", "loss", "margin", "score_file_names"]
