@@ -43,9 +43,13 @@ def build(directory, k=10, data_path=None):
 
 
 def _has_scores(directory):
+    """A scores job's score set (its .json files carry the provenance; a seed run's own
+    scores/ folder, with only the step, is not one)."""
     d = scoreset.scores_dir(directory)
-    return any(os.path.exists(p[:-len(".json")] + ".npy")
-               for p in glob.glob(os.path.join(d, "*.json")))
+    for p in glob.glob(os.path.join(d, "*.json")):
+        if os.path.exists(p[:-len(".json")] + ".npy"):
+            return "n_train" in (_read_json(p) or {})
+    return False
 
 
 def _read_json(path):

@@ -8,6 +8,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+import PIL.Image
 import scipy.stats
 
 from analysis.report.page import table
@@ -50,7 +51,7 @@ def _histograms(s, out_dir):
         values = s.scores[name]
         bins = np.histogram_bin_edges(values, bins=40)
         for c in classes:
-            ax.hist(values[s.labels == c], bins=bins, histtype="step", label=str(c))
+            ax.stairs(np.histogram(values[s.labels == c], bins)[0], bins, label=str(c))
         ax.set_title(name, fontsize=9)
         ax.tick_params(labelsize=7)
     for ax in axes.flat[len(s.names):]:
@@ -139,9 +140,10 @@ def _galleries(s, images, out_dir, k):
 
 
 def _save_image(x, path, lo, hi):
-    x = np.asarray(x, np.float32)
-    x = (x - lo) / max(hi - lo, 1e-12)
+    """One training image as a PNG, scaled by the whole set's pixel range (Pillow: ~10x faster
+    than plt.imsave for thousands of small images)."""
+    x = (np.asarray(x, np.float32) - lo) / max(hi - lo, 1e-12)
     if x.ndim == 3 and x.shape[-1] == 1:
         x = x[..., 0]
-    plt.imsave(path, np.clip(x, 0, 1), cmap="gray" if x.ndim == 2 else None, vmin=0, vmax=1)
+    PIL.Image.fromarray(np.round(255 * np.clip(x, 0, 1)).astype(np.uint8)).save(path)
 
