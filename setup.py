@@ -23,12 +23,14 @@ setup(
         "tensorflow-datasets>=4.9",
         "importlib_resources",  # tensorflow-datasets imports it without declaring it
         "pillow",
+        "pyarrow",  # python -m datadiet.scores.export: Parquet tables of score sets
     ],
     extras_require={
         # tfds.load / building datasets need TensorFlow; data_source over array_record does not.
         "tfds": ["tensorflow-cpu"],
         # psycopg2: PostgreSQL storage for many tuning workers (URL postgresql+psycopg2://...)
         "hpo": ["optuna>=4.0", "psycopg2-binary"],
-        "dev": ["pytest", "chex", "ruff", "optuna>=4.0", "psycopg2-binary"],
+        # selenium: the report's browser test (Debian chromium + chromium-driver, see .ci/run)
+        "dev": ["pytest", "chex", "ruff", "optuna>=4.0", "psycopg2-binary", "selenium"],
     },
 )

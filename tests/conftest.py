@@ -10,9 +10,26 @@ sys.path.insert(0, ROOT)  # configs/ is imported as a package by some config fil
 # the test folders mirror datadiet/; their shared modules (tiny_config, ...) live here
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from tiny_config import tiny_config  # noqa: E402  (found through the path above)
+
+from datadiet.jobs.scores import compute_scores  # noqa: E402
+
 
 @pytest.fixture
 def shared_data():
     if not os.path.isdir(SHARED_DATA):
         pytest.skip(f"{SHARED_DATA} is absent (real datasets only ship beside the project)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def noisy_scores_job(tmp_path_factory):
+    """A small digits scores job with 10% label noise: 2 seeds, EL2N and margin after 1 epoch,
+    input norms. Shared by the score-set and report tests (one job per test session)."""
+    workdir = str(tmp_path_factory.mktemp("noisy_scores"))
+    c = tiny_config(epochs=1.0)
+    c.job = "scores"
+    c.scores.names, c.scores.epochs, c.scores.num_seeds = ("el2n", "margin", "input_norm"), (1,), 2
+    c.data.label_noise = 0.1
+    compute_scores(c, workdir)
+    return c, workdir

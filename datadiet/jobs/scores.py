@@ -3,6 +3,7 @@ track forgetting events over the whole run, and write the means over seeds.
 
   WORKDIR/scores/<name>.npy    float32 [n_train], source order: mean over seeds
   WORKDIR/scores/<name>.json   {score, epoch, step, seeds, dataset, model, n_train, config}
+  WORKDIR/scores/labels.npy    the training labels scored with (label noise included)
   WORKDIR/seeds/seed_<s>/      each seed's own run directory (checkpoints, metrics, its scores)
   WORKDIR/label_noise.json     when data.label_noise > 0 (the same corrupted labels for all seeds)
 
@@ -100,6 +101,7 @@ def _score_seed(config, dataset, seed, seed_dir):
 def _write_means(config, dataset, run, seeds, per_seed):
     out_dir = run.file("scores")
     os.makedirs(out_dir, exist_ok=True)
+    fileio.write_npy(os.path.join(out_dir, "labels.npy"), dataset.y_train)  # scoreset.load, pruning
     meta = {"seeds": seeds, "dataset": config.data.name, "model": config.model.name,
             "n_train": dataset.n_train, "config": json.loads(config.to_json_best_effort())}
     means = {}

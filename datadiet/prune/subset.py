@@ -6,6 +6,7 @@ import numpy as np
 
 from datadiet.data import Subset
 from datadiet.prune.select import keep_ids
+from datadiet.scores import scoreset
 
 
 def pruned_subset(config, dataset):
@@ -16,10 +17,12 @@ def pruned_subset(config, dataset):
         scores = np.zeros(dataset.n_train, np.float32)
     else:
         scores = np.load(cfg.scores)
+        _check_same_noise(cfg.scores, dataset)
+        if os.path.exists(cfg.scores[:-len(".npy")] + ".json"):  # written by the scores job
+            scoreset.check_matches(scoreset.load(cfg.scores), dataset, f"prune.scores={cfg.scores!r}")
         if scores.shape != (dataset.n_train,):
             raise ValueError(f"prune.scores={cfg.scores!r} has shape {scores.shape}; the "
                              f"training set has {dataset.n_train} examples")
-        _check_same_noise(cfg.scores, dataset)
     ids = keep_ids(scores, cfg.keep, cfg.method, offset=cfg.offset, labels=dataset.y_train,
                    class_balanced=cfg.class_balanced, seed=seed)
     return Subset.of(ids, dataset.n_train)
