@@ -38,12 +38,14 @@ def select_whole(grads, target, k, lam, eps):
     return chosen, np.asarray(res.weights)[: len(chosen)], float(res.errors[-1])
 
 
-def select_per_class(grads, labels, targets, k, lam, eps):
-    """grads [N, d] (numpy or device), labels [N], targets [C, d] (one per class)."""
+def select_per_class(grads, labels, targets, k, lam, eps, budgets=None):
+    """grads [N, d] (numpy or device), labels [N], targets [C, d] (one per class); budgets
+    (one per class present, in label order) default to proportional to the class sizes here."""
     labels = np.asarray(labels)
     classes = np.unique(labels)
     members = [np.flatnonzero(labels == c) for c in classes]
-    budgets = class_budgets([len(m) for m in members], k)
+    if budgets is None:
+        budgets = class_budgets([len(m) for m in members], k)
     n_max, k_max = max(len(m) for m in members), int(budgets.max())
     rows = np.stack([np.pad(m, (0, n_max - len(m))) for m in members])  # [C, n_max]
     valid = np.stack([np.arange(n_max) < len(m) for m in members])

@@ -34,6 +34,8 @@ def default_coreset_config():
     c.mode = "per_class"  # gradmatch: whole, per_class or per_batch
     c.every = 5  # R: reselect every R epochs
     c.warm_start = 0.0  # fraction of the epochs trained on all candidates first
+    # AUTOMATA's warm start instead: kappa * epochs * fraction full-data epochs first
+    c.warm_start_kappa = 0.0
     c.lam = 0.5  # ridge lambda of OMP (CORDS' default)
     c.eps = 1e-10  # OMP stops once the relative matching error is below this
     c.target = "train"  # match the training gradient, or that of a held-out validation split
@@ -41,6 +43,9 @@ def default_coreset_config():
     c.grads = "last_layer"  # per-example gradients: last_layer, full or projection
     c.proj_dim = 1024  # grads=projection: dimension
     c.chunk_size = 1024  # examples per jitted gradient chunk
+    # Each selection looks at a fresh random share of the candidates (of the batches, per_batch;
+    # stratified by class otherwise), as stochastic greedy does: 1.0 is the exact selection.
+    c.candidate_fraction = 1.0
     return c
 
 
@@ -55,8 +60,21 @@ def validate_coreset_config(c):
         raise ValueError(f"coreset.every={c.every} must be >= 1")
     if not 0 <= c.warm_start < 1:
         raise ValueError(f"coreset.warm_start={c.warm_start} must be in [0, 1)")
+    if c.warm_start_kappa < 0 or (c.warm_start_kappa > 0 and c.warm_start > 0):
+        raise ValueError(f"coreset.warm_start_kappa={c.warm_start_kappa} must be >= 0, and "
+                         f"0 when coreset.warm_start={c.warm_start} is set (one or the other)")
+    if not 0 < c.candidate_fraction <= 1:  # (each pool still holds at least the budget)
+        raise ValueError(f"coreset.candidate_fraction={c.candidate_fraction} must be in (0, 1]")
     if c.lam < 0 or c.eps < 0:
         raise ValueError(f"coreset.lam={c.lam} and coreset.eps={c.eps} must be >= 0")
+
+
+def warm_epochs(c, epochs):
+    """Full-data epochs before the first selection: warm_start x T, or AUTOMATA's
+    kappa x T x f (Killamsetty et al. 2022, Sec. 3), never all of them."""
+    if c.warm_start_kappa:
+        return min(round(c.warm_start_kappa * epochs * c.fraction), max(int(epochs) - 1, 0))
+    return round(c.warm_start * epochs)
 
 
 class CoresetSelector:
@@ -70,7 +88,7 @@ class CoresetSelector:
             self.val_ids = np.sort(rng.choice(ids, round(self.c.val_fraction * len(ids)), False))
         self.candidates = np.setdiff1d(ids, self.val_ids)
         self.k = max(1, round(self.c.fraction * len(self.candidates)))
-        self.warm = round(self.c.warm_start * config.train.epochs)
+        self.warm = warm_epochs(self.c, config.train.epochs)
         self._current = (None, None)  # (selection epoch, Subset)
 
     def epoch_sizes(self, num_epochs):
@@ -118,46 +136,85 @@ class CoresetSelector:
         if self._method_at(sel_epoch) in ("random", "random_online"):
             ids = np.sort(rng.choice(self.candidates, self.k, replace=False))
             return ids, np.ones(self.k, np.float32), float("nan")
-        grads = example_grads(context, self.dataset, self.candidates, self.c)
-        y = self.dataset.y_train[self.candidates]
+        nb = len(self.candidates) // self.batch_size
+        if self.c.mode == "per_batch":  # a fresh random partition of the candidates into batches
+            batch_rows = rng.permutation(len(self.candidates))[: nb * self.batch_size]
+            batch_rows = batch_rows.reshape(nb, self.batch_size)
+            k_batches = max(1, self.k // self.batch_size)
+            pool = np.arange(len(self.candidates))  # exact: every candidate, as before
+            if self.c.candidate_fraction < 1:  # the first batches of the fresh partition
+                batch_rows = batch_rows[: self._pool_size(nb, k_batches)]
+                pool = np.sort(batch_rows.reshape(-1))
+        else:
+            pool = self._class_pool(sel_epoch)
+        # Only the pool's gradients are computed: that forward pass is the selection's cost.
+        grads = example_grads(context, self.dataset, self.candidates[pool], self.c)
+        y = self.dataset.y_train[self.candidates[pool]]
+        scale = len(self.candidates) / len(pool)  # pool sums estimate the candidates' sums
         val = None
         if self.c.target == "val":  # rescaled to the size of the candidate set
             val_grads = example_grads(context, self.dataset, self.val_ids, self.c)
             val = (val_grads, self.dataset.y_train[self.val_ids],
                    len(self.candidates) / len(self.val_ids))
         if self.c.mode == "per_class":
-            targets = _class_sums(grads, y, self.dataset.num_classes, val)
+            targets = _class_sums(grads, y, self.dataset.num_classes, val, self._class_scale(pool))
             rows, weights, error = gradmatch.select_per_class(grads, y, targets, self.k,
-                                                              self.c.lam, self.c.eps)
+                                                              self.c.lam, self.c.eps,
+                                                              budgets=self._class_budgets())
         elif self.c.mode == "whole":
-            target = _total(grads, val)
+            target = _total(grads, val, scale)
             rows, weights, error = gradmatch.select_whole(grads, target, self.k, self.c.lam,
                                                           self.c.eps)
-        else:  # per_batch: a fresh random partition of the candidates into batches
-            nb = len(self.candidates) // self.batch_size
-            batch_rows = rng.permutation(len(self.candidates))[: nb * self.batch_size]
-            batch_rows = batch_rows.reshape(nb, self.batch_size)
-            k_batches = max(1, self.k // self.batch_size)
+        else:
             # the target is the sum of the batch-mean gradients: each column is on its scale
-            target = _total(grads, val) / self.batch_size
-            rows, weights, error = gradmatch.select_per_batch(grads, target, batch_rows, k_batches,
-                                                              self.c.lam, self.c.eps)
-        ids = self.candidates[rows]
+            target = _total(grads, val, scale) / self.batch_size
+            rows, weights, error = gradmatch.select_per_batch(
+                grads, target, np.searchsorted(pool, batch_rows), k_batches, self.c.lam,
+                self.c.eps)
+        ids = self.candidates[pool[rows]]
         ids, weights = gradmatch.fill_budget(ids, weights, self.candidates, self.k, rng)
         return ids, weights, error
 
+    def _pool_size(self, n, need):
+        return max(need, round(self.c.candidate_fraction * n))
 
-def _total(grads, val):
+    def _class_members(self):
+        y = self.dataset.y_train[self.candidates]
+        return [np.flatnonzero(y == c) for c in np.unique(y)]
+
+    def _class_budgets(self):
+        """Per-class budgets from the candidates' class sizes, whatever the pool."""
+        return gradmatch.class_budgets([len(m) for m in self._class_members()], self.k)
+
+    def _class_pool(self, sel_epoch):
+        """Rows of the candidates to select from: all of them at candidate_fraction 1, else a
+        class-stratified random share (each class keeps at least its budget)."""
+        if self.c.candidate_fraction == 1:
+            return np.arange(len(self.candidates))
+        rng = np.random.default_rng([self.config.seed, sel_epoch, 0xcf])
+        members, budgets = self._class_members(), self._class_budgets()
+        return np.sort(np.concatenate([rng.choice(m, self._pool_size(len(m), b), replace=False)
+                                       for m, b in zip(members, budgets)]))
+
+    def _class_scale(self, pool):
+        """[C] candidates / pool examples of each class: pool class sums estimate the full."""
+        y = self.dataset.y_train[self.candidates]
+        C = self.dataset.num_classes
+        pool_sizes = np.maximum(np.bincount(y[pool], minlength=C), 1)
+        return (np.bincount(y, minlength=C) / pool_sizes).astype(np.float32)
+
+
+def _total(grads, val, scale=1.0):
     if val is None:
-        return grads.sum(axis=0)
+        return grads.sum(axis=0) * scale
     val_grads, _, scale = val
     return val_grads.sum(axis=0) * scale
 
 
-def _class_sums(grads, labels, num_classes, val):
+def _class_sums(grads, labels, num_classes, val, class_scale=1.0):
     if val is not None:
         grads, labels, scale = val
     else:
-        scale = 1.0
+        scale = class_scale[:, None]
     onehot = jax.nn.one_hot(labels, num_classes, dtype=grads.dtype)  # [n, C]
     return (onehot.T @ grads) * scale  # [C, d]
