@@ -115,3 +115,16 @@ def test_automata_warm_start_is_kappa_epochs_fraction_full_epochs(tmp_path):
     assert steps == [full, 2 * full, 2 * full + sub, 2 * full + 2 * sub]
     with pytest.raises(ValueError, match="coreset.warm_start_kappa=5.0 must be >= 0, and 0"):
         train_and_evaluate(_config(warm_start=0.25, warm_start_kappa=5.0), str(tmp_path / "b"))
+
+
+def test_fill_per_class_tops_each_class_up_to_its_budget():
+    rng = np.random.default_rng(0)
+    candidates, labels = np.arange(100, 130), np.arange(30) % 3
+    ids, w = gradmatch.fill_per_class(np.array([100, 103, 101]), np.array([2.0, 4.0, 1.0]),
+                                      candidates, labels, [4, 3, 2], rng)
+    assert len(set(ids)) == len(ids) == 9 and np.isin(ids, candidates).all()
+    np.testing.assert_array_equal(np.bincount((ids - 100) % 3), [4, 3, 2])
+    assert {100, 101, 103} <= set(ids)
+    # fills carry their class's mean OMP weight: class 0 chose weights 2 and 4, class 1 one 1
+    np.testing.assert_array_equal(sorted(w[(ids - 100) % 3 == 0]), [2, 3, 3, 4])
+    np.testing.assert_array_equal(w[(ids - 100) % 3 == 1], 1)

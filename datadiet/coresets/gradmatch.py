@@ -81,3 +81,15 @@ def fill_budget(ids, weights, candidates, k, rng):
     fill = weights.mean() if len(weights) and weights.sum() > 0 else 1.0
     return (np.concatenate([ids, extra]),
             np.concatenate([weights, np.full(missing, fill, np.float32)]))
+
+
+def fill_per_class(ids, weights, candidates, labels, budgets, rng):
+    """fill_budget class by class: each class topped up to its budget from its own unchosen
+    candidates (its mean OMP weight), so the selection keeps the class proportions.
+    labels: of `candidates`; budgets: one per class present, in label order."""
+    ids, weights = np.asarray(ids), np.asarray(weights, np.float32)
+    label_of = dict(zip(candidates.tolist(), labels.tolist()))
+    chosen = np.array([label_of[i] for i in ids.tolist()], dtype=labels.dtype)
+    parts = [fill_budget(ids[chosen == c], weights[chosen == c], candidates[labels == c], b, rng)
+             for c, b in zip(np.unique(labels), budgets)]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
