@@ -172,9 +172,10 @@ class CoresetSelector:
                 grads, target, np.searchsorted(pool, batch_rows), k_batches, self.c.lam,
                 self.c.eps)
         ids = self.candidates[pool[rows]]
-        if self.c.mode == "per_class":  # OMP stopped short in a class: top up within the class
-            ids, weights = gradmatch.fill_per_class(ids, weights, self.candidates,
-                                                    self.dataset.y_train[self.candidates],
+        if self.c.mode == "per_class":  # OMP stopped short in a class: top up within it
+            pool_ids = self.candidates[pool]  # (the pool holds every class's budget)
+            ids, weights = gradmatch.fill_per_class(ids, weights, pool_ids,
+                                                    self.dataset.y_train[pool_ids],
                                                     self._class_budgets(), rng)
         ids, weights = gradmatch.fill_budget(ids, weights, self.candidates, self.k, rng)
         return ids, weights, error
