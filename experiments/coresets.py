@@ -23,6 +23,11 @@ METHODS = {
     "GRAD-MATCH": dict(method="gradmatch", mode="per_class"),
     "GRAD-MATCH-PB": dict(method="gradmatch", mode="per_batch"),
     "GRAD-MATCH-PB-Warm": dict(method="gradmatch", mode="per_batch", warm_start=0.25),
+    # the same, each selection over a fresh random 20% of the candidates (candidate_fraction)
+    "GRAD-MATCH-Sub": dict(method="gradmatch", mode="per_class", candidate_fraction=0.2),
+    "GRAD-MATCH-PB-Sub": dict(method="gradmatch", mode="per_batch", candidate_fraction=0.2),
+    "GRAD-MATCH-PB-Warm-Sub": dict(method="gradmatch", mode="per_batch", warm_start=0.25,
+                                   candidate_fraction=0.2),
     "Random": dict(method="random"),
     "RandomOnline": dict(method="random_online"),
 }

@@ -72,9 +72,9 @@ def main(config, workdir):
     h = base.hpo
     results = {"arms": rows, "settings": {
         "search": h.search, "scheduler": h.scheduler, "n_trials": h.n_trials,
-        "reduction_factor": h.reduction_factor, "min_resource": h.min_resource,
-        "max_resource": h.max_resource, "seed": h.seed, "power_watts": h.power_watts,
-        "mode": h.mode, "every": h.every, "warm_start": h.warm_start}}
+        "reduction_factor": h.reduction_factor, "min_epochs": h.min_epochs,
+        "max_epochs": h.max_epochs, "seed": h.seed, "power_watts": h.power_watts,
+        "mode": h.mode, "every_epochs": h.every_epochs, "warm_start": h.warm_start}}
     os.makedirs(workdir, exist_ok=True)
     path = os.path.join(workdir, "results_tune.json")
     with open(path, "w") as f:

@@ -17,6 +17,8 @@ def default_coreset_config():
     c.mode = "per_class"  # gradmatch: whole, per_class or per_batch
     c.every_epochs = 5  # R: reselect every R epochs
     c.warm_start = 0.0  # fraction of the epochs trained on all candidates first
+    # AUTOMATA's warm start instead: kappa * epochs * fraction full-data epochs first
+    c.warm_start_kappa = 0.0
     c.lam = 0.5  # ridge lambda of OMP (CORDS' default)
     c.eps = 1e-10  # OMP stops once the relative matching error is below this
     c.target = "train"  # match the training gradient, or that of a held-out validation split
@@ -24,6 +26,9 @@ def default_coreset_config():
     c.grads = "last_layer"  # per-example gradients: last_layer, full or projection
     c.proj_dim = 1024  # grads=projection: dimension
     c.chunk_size = 1024  # examples per jitted gradient chunk
+    # Each selection looks at a fresh random share of the candidates (of the batches, per_batch;
+    # stratified by class otherwise), as stochastic greedy does: 1.0 is the exact selection.
+    c.candidate_fraction = 1.0
     add_placeholders(c, RENAMED)
     return c
 
@@ -40,5 +45,10 @@ def validate_coreset_config(c):
         raise ValueError(f"coreset.every_epochs={c.every_epochs} must be >= 1")
     if not 0 <= c.warm_start < 1:
         raise ValueError(f"coreset.warm_start={c.warm_start} must be in [0, 1)")
+    if c.warm_start_kappa < 0 or (c.warm_start_kappa > 0 and c.warm_start > 0):
+        raise ValueError(f"coreset.warm_start_kappa={c.warm_start_kappa} must be >= 0, and "
+                         f"0 when coreset.warm_start={c.warm_start} is set (one or the other)")
+    if not 0 < c.candidate_fraction <= 1:  # (each pool still holds at least the budget)
+        raise ValueError(f"coreset.candidate_fraction={c.candidate_fraction} must be in (0, 1]")
     if c.lam < 0 or c.eps < 0:
         raise ValueError(f"coreset.lam={c.lam} and coreset.eps={c.eps} must be >= 0")

@@ -34,12 +34,14 @@ def select_whole(grads, target, k, lam, eps):
     return chosen, np.asarray(res.weights)[: len(chosen)], float(res.errors[-1])
 
 
-def select_per_class(grads, labels, targets, k, lam, eps):
-    """grads [N, d] (numpy or device), labels [N], targets [C, d] (one per class)."""
+def select_per_class(grads, labels, targets, k, lam, eps, budgets=None):
+    """grads [N, d] (numpy or device), labels [N], targets [C, d] (one per class); budgets
+    (one per class present, in label order) default to proportional to the class sizes here."""
     labels = np.asarray(labels)
     classes = np.unique(labels)
     members = [np.flatnonzero(labels == c) for c in classes]
-    budgets = class_budgets([len(m) for m in members], k)
+    if budgets is None:
+        budgets = class_budgets([len(m) for m in members], k)
     n_max, k_max = max(len(m) for m in members), int(budgets.max())
     rows = np.stack([np.pad(m, (0, n_max - len(m))) for m in members])  # [C, n_max]
     valid = np.stack([np.arange(n_max) < len(m) for m in members])
@@ -75,3 +77,15 @@ def fill_budget(ids, weights, candidates, k, rng):
     fill = weights.mean() if len(weights) and weights.sum() > 0 else 1.0
     return (np.concatenate([ids, extra]),
             np.concatenate([weights, np.full(missing, fill, np.float32)]))
+
+
+def fill_per_class(ids, weights, candidates, labels, budgets, rng):
+    """fill_budget class by class: each class topped up to its budget from its own unchosen
+    candidates (its mean OMP weight), so the selection keeps the class proportions.
+    labels: of `candidates`; budgets: one per class present, in label order."""
+    ids, weights = np.asarray(ids), np.asarray(weights, np.float32)
+    label_of = dict(zip(candidates.tolist(), labels.tolist()))
+    chosen = np.array([label_of[i] for i in ids.tolist()], dtype=labels.dtype)
+    parts = [fill_budget(ids[chosen == c], weights[chosen == c], candidates[labels == c], b, rng)
+             for c, b in zip(np.unique(labels), budgets)]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])

@@ -31,6 +31,8 @@ def default_hpo_config():
     c.fraction = 0.1  # subset / random: share of the trial's training examples
     c.mode = "per_batch"  # subset: GRAD-MATCH mode (AUTOMATA: per_batch)
     c.warm_start = 0.0  # subset / random: share of the epochs trained on all data first
+    c.warm_start_kappa = 0.0  # subset / random: AUTOMATA's kappa x epochs x fraction instead
+    c.candidate_fraction = 1.0  # subset: share of candidates each selection looks at
     c.every_epochs = 2  # subset / random: R, reselect every R epochs
     c.val_fraction = 0.1  # share of the training set held out to score trials
     c.storage = ""  # "" = sqlite:///WORKDIR/study.db; else any Optuna RDB URL (postgresql://...)
@@ -70,6 +72,11 @@ def validate_hpo_config(hpo, config=None, validate=None):
         raise ValueError(f"hpo.fraction={hpo.fraction} must be in (0, 1]")
     if not 0 <= hpo.warm_start < 1:
         raise ValueError(f"hpo.warm_start={hpo.warm_start} must be in [0, 1)")
+    if hpo.warm_start_kappa < 0 or (hpo.warm_start_kappa > 0 and hpo.warm_start > 0):
+        raise ValueError(f"hpo.warm_start_kappa={hpo.warm_start_kappa} must be >= 0, and 0 "
+                         f"when hpo.warm_start={hpo.warm_start} is set (one or the other)")
+    if not 0 < hpo.candidate_fraction <= 1:
+        raise ValueError(f"hpo.candidate_fraction={hpo.candidate_fraction} must be in (0, 1]")
     if not 0 < hpo.val_fraction < 1:
         raise ValueError(f"hpo.val_fraction={hpo.val_fraction} must be in (0, 1)")
     if hpo.retrain_epochs < 0 or hpo.power_watts < 0:

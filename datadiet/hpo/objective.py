@@ -34,6 +34,7 @@ def evaluation_config(config, hpo, epochs):
         c.method = "gradmatch" if hpo.evaluation == "subset" else "random_online"
         c.mode, c.fraction, c.every_epochs, c.warm_start = (hpo.mode, hpo.fraction,
                                                              hpo.every_epochs, hpo.warm_start)
+        c.warm_start_kappa, c.candidate_fraction = hpo.warm_start_kappa, hpo.candidate_fraction
         c.target = "train"
     return config
 

@@ -17,6 +17,7 @@ from datadiet import config_tree
 from datadiet.hpo.search import make_pruner, make_sampler
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+COUNTED = FINISHED + (optuna.trial.TrialState.RUNNING,)  # trials holding a place in the budget
 # hpo fields that may change between runs of one study (how to run it, not what it searches)
 RUN_ONLY_FIELDS = ("n_trials", "storage", "retrain", "retrain_epochs", "heartbeat_seconds",
                    "grace_seconds", "power_watts")
@@ -89,16 +90,43 @@ def n_finished(study):
 
 
 def run_study(study, objective, n_trials, grace_seconds, poll_seconds=1.0, gc_after_trial=True):
-    """Runs trials until `n_trials` have finished (complete or pruned) in the whole study.
+    """Runs trials until exactly `n_trials` have finished (complete or pruned) in the whole study,
+    whatever the number of workers.
 
-    Trials that finished before a restart are not run again. With several workers the study may
-    end up to (workers - 1) trials over budget (each checks the count before starting one).
-    gc_after_trial: collect garbage after each trial (~0.1 s here; frees a trial's buffers).
+    Trials that finished before a restart are not run again. A worker starts a trial only while
+    finished + running trials are below the budget, and a new trial goes on only if fewer than
+    `n_trials` trials numbered below it are running or finished (the storage numbers trials
+    atomically): of two workers racing for the last place, the later-numbered trial is marked
+    FAIL before it trains (user attribute over_budget) and does not count. A worker whose
+    trials are all placed waits for the running ones; if one of them dies (its heartbeat goes
+    stale) its place is run again. gc_after_trial: collect garbage after each trial (~0.1 s
+    here; frees a trial's buffers).
     """
-    if n_finished(study) < n_trials:
-        stop = optuna.study.MaxTrialsCallback(n_trials, states=FINISHED)
-        study.optimize(objective, n_trials=None, callbacks=[stop], gc_after_trial=gc_after_trial)
+    def within_budget(trial):
+        earlier = study.get_trials(deepcopy=False, states=COUNTED)
+        if sum(t.number < trial.number for t in earlier) >= n_trials:
+            trial.set_user_attr("over_budget", True)
+            raise _OverBudget(trial.number)
+        return objective(trial)
+
+    while n_finished(study) < n_trials:
+        _fail_stale(study)
+        if len(study.get_trials(deepcopy=False, states=COUNTED)) >= n_trials:
+            time.sleep(poll_seconds)  # the rest of the budget is running elsewhere
+            continue
+        study.optimize(within_budget, n_trials=1, catch=(_OverBudget,),
+                       gc_after_trial=gc_after_trial)
     settle(study, grace_seconds, poll_seconds)
+
+
+class _OverBudget(Exception):
+    """A trial created after the budget was placed (it never trains)."""
+
+
+def _fail_stale(study):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
 
 
 def settle(study, grace_seconds, poll_seconds=1.0):
@@ -110,9 +138,7 @@ def settle(study, grace_seconds, poll_seconds=1.0):
         if time.time() > deadline:
             break
         time.sleep(poll_seconds)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
+        _fail_stale(study)
 
 
 def summarise(study):

@@ -61,7 +61,10 @@ def _kill_one_and_finish(commands, study, n_trials, timeout):
     assert trials[killed_trial].state.name == "FAIL"  # marked by the survivor's heartbeat check
     assert not [t for t in trials.values() if t.state.name == "RUNNING"]
     finished = [t for t in trials.values() if t.state.name in FINISHED]
-    assert n_trials <= len(finished) <= n_trials + 1  # the two workers may overshoot by one
+    assert len(finished) == n_trials  # exactly the budget: no overshoot by the second worker
+    # a trial that lost the race for the last place was marked FAIL before it trained
+    assert all(t.state.name == "FAIL" and not t.intermediate_values
+               for t in trials.values() if t.user_attrs.get("over_budget"))
     workers_seen = {t.user_attrs["worker"].split(":")[-1] for t in trials.values()}
     assert {str(victim.pid), str(survivor.pid)} <= workers_seen  # both worked on the study
     return trials, killed_trial
@@ -75,6 +78,25 @@ def test_two_local_workers_share_a_sqlite_study_and_survive_a_kill(tmp_path):
     cmd = [sys.executable, os.path.join(ROOT, "tests", "hpo_worker.py"), url, str(tmp_path), str(n)]
     study = open_study(worker_config(url, n), str(tmp_path))
     _kill_one_and_finish([cmd, cmd], study, n, timeout=60)
+
+
+def test_two_sqlite_workers_run_exactly_n_trials(tmp_path):
+    from hpo_worker import worker_config
+    from datadiet.hpo.study import open_study
+    url = f"sqlite:///{tmp_path}/shared.db"
+    n = 3  # odd: the two workers race for the last place
+    cmd = [sys.executable, os.path.join(ROOT, "tests", "hpo_worker.py"), url, str(tmp_path), str(n)]
+    workers = [subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    for w in workers:
+        out, _ = w.communicate(timeout=120)
+        assert w.returncode == 0, out
+    trials = open_study(worker_config(url, n), str(tmp_path)).get_trials()
+    finished = [t for t in trials if t.state.name in FINISHED]
+    assert len(finished) == n and all(len(t.intermediate_values) > 0 for t in finished)
+    for t in trials:  # the rest lost the race for a place and never trained
+        assert t.state.name in FINISHED or (t.user_attrs.get("over_budget")
+                                            and not t.intermediate_values)
 
 
 @pytest.mark.skipif(not POSTGRES, reason="DATADIET_TEST_POSTGRES_URL is unset: no PostgreSQL "
