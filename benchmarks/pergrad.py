@@ -4,6 +4,7 @@ per-sample-norm methods on exact torch replicas of the same models (benchmarks/t
 
   taskset -c 0 python benchmarks/pergrad.py [--models=small_cnn,resnet18] [--batch=N]
       [--input-shape=28x28x1|32x32x3] [--threads=1] [--repeats=7] [--all-methods] [--no-torch]
+      [--profile]
 
 Defaults: small CNN (28x28x1) at batch 128, ResNet-18 (32x32x3) at batch 32; --batch and
 --input-shape override them for every model listed. 10 classes, BatchNorm in eval mode,
@@ -19,7 +20,9 @@ weights and BatchNorm statistics).
 Every norm method is checked against the per-example loop (<= 1e-3 relative) before timing.
 Each repeat runs every method once in turn (interleaved, so a change of load hits all of them);
 the median and the min-max over repeats are printed, with the 1-minute load average before and
-after (the cores are shared). Ends with one JSON line of all figures.
+after (the cores are shared). --profile then times, per model, the forward + backward to every
+layer output (the part GraNd shares with a batch gradient) and each layer's norm by both ghost
+and materialised forms. Ends with one JSON line of all figures.
 
 --threads N (set before jax / torch are imported): XLA_FLAGS gets
 `--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=N` when N=1 (Eigen's thread
@@ -42,6 +45,8 @@ def parse_args():
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--all-methods", action="store_true")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch peers")
+    parser.add_argument("--profile", action="store_true",
+                        help="also time the taps pass and each layer's norm by both methods")
     args = parser.parse_args()
     for m in args.models.split(","):
         if m not in SETUPS:
@@ -79,7 +84,8 @@ from flax import nnx
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from datadiet.models import get_model
-from datadiet.pergrad import per_example_grad_norms
+from datadiet.pergrad import layers as layers_lib
+from datadiet.pergrad import per_example_grad_norms, taps
 
 try:  # optional peers
     import torch
@@ -126,7 +132,36 @@ def flat(state):
             for path, v in nnx.to_flat_state(state)}
 
 
-def bench_model(name, shape, batch, repeats, all_methods, use_torch):
+def median_ms(f, *args, repeats=5):
+    jax.block_until_ready(f(*args))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(f(*args))
+        times.append(time.perf_counter() - start)
+    return round(1e3 * float(np.median(times)), 2)
+
+
+def profile_layers(graphdef, params, batch_stats, x, y):
+    """Milliseconds of the forward + backward to the layer outputs (taps) and of each layer's
+    squared norm by ghost norm and by materialisation, each jitted on its own."""
+    tapped = jax.jit(lambda p: taps.inputs_and_output_grads(graphdef, p, batch_stats, x, y)[1:3])
+    out = {"taps_ms": median_ms(tapped, params), "layers": []}
+    print(f"  profile: forward + backward to every layer output (taps) {out['taps_ms']:.1f} ms")
+    found, inputs, deltas, _ = taps.inputs_and_output_grads(graphdef, params, batch_stats, x, y)
+    for layer, a, d in zip(found, inputs, deltas):
+        row = {"path": "/".join(map(str, layer.path)), "in": list(layer.in_shape[1:]),
+               "out": list(layer.out_shape[1:]), "auto": layers_lib.layer_strategy(layer)}
+        for how in ("ghost", "materialize") if layer.kind != "batchnorm" else ("batchnorm",):
+            fn = jax.jit(lambda a, d, how=how, layer=layer: layers_lib.sq_norm(
+                layer, a, d, "auto" if how == "batchnorm" else how))
+            row[f"{how}_ms"] = median_ms(fn, a, d)
+        out["layers"].append(row)
+        print("    " + "  ".join(f"{k} {v}" for k, v in row.items()))
+    return out
+
+
+def bench_model(name, shape, batch, repeats, all_methods, use_torch, profile):
     model = get_model(name, 10, shape, seed=0)
     graphdef, params, batch_stats = nnx.split(model, nnx.Param, nnx.BatchStat)
     x = jax.random.normal(jax.random.key(0), (batch,) + shape)
@@ -136,14 +171,21 @@ def bench_model(name, shape, batch, repeats, all_methods, use_torch):
         methods.update(torch_peers.make_peers(name, shape, flat(params), flat(batch_stats),
                                               np.asarray(x), np.asarray(y)))
     ref = loop()
-    errors = {}
+    errors, failed = {}, []
     for k, f in methods.items():  # compile + warm up + check
         out = jax.block_until_ready(f())
         if "batch_grad" in k:
             continue
         out = out.detach().numpy() if use_torch and isinstance(out, torch.Tensor) else out
         errors[k] = float(np.max(np.abs(np.asarray(out) - ref) / ref))
-        assert errors[k] <= 1e-3, f"{name}: {k} differs from the per-example loop by {errors[k]:.2e}"
+        if errors[k] > 1e-3:
+            if not k.startswith(("torch", "opacus")):
+                raise AssertionError(f"{name}: {k} differs from the loop by {errors[k]:.2e}")
+            print(f"  {k}: NOT TIMED, its norms differ from the per-example loop by "
+                  f"{errors[k]:.2e} (> 1e-3 relative)")
+            failed.append(k)
+    for k in failed:
+        del methods[k]
     times = {k: [] for k in methods}
     load_before = os.getloadavg()[0]
     for _ in range(repeats):
@@ -154,7 +196,7 @@ def bench_model(name, shape, batch, repeats, all_methods, use_torch):
     load_after = os.getloadavg()[0]
     rate = {k: batch / float(np.median(v)) for k, v in times.items()}
     lo_hi = {k: (batch / max(v), batch / min(v)) for k, v in times.items()}
-    result = {"model": name, "input_shape": list(shape), "batch_size": batch,
+    result = {"model": name, "failed_check": failed, "input_shape": list(shape), "batch_size": batch,
               "load_avg_1min": [round(load_before, 2), round(load_after, 2)],
               "max_rel_err_vs_loop": {k: float(f"{e:.2e}") for k, e in errors.items()}}
     print(f"{name} {'x'.join(map(str, shape))} batch {batch}  (load average {load_before:.2f} -> "
@@ -171,7 +213,7 @@ def bench_model(name, shape, batch, repeats, all_methods, use_torch):
                      f"over_{base}": round(ratio, 3)}
     result["grand_over_vmap"] = round(rate["grand"] / rate["vmap"], 3)
     if use_torch:
-        best = max(NORM_PEERS, key=lambda k: rate[k])
+        best = max((k for k in NORM_PEERS if k in rate), key=lambda k: rate[k])
         result["best_torch_norm_method"] = best
         result["grand_over_best_torch"] = round(rate["grand"] / rate[best], 3)
         result["batch_grad_over_torch_batch_grad"] = round(
@@ -179,6 +221,8 @@ def bench_model(name, shape, batch, repeats, all_methods, use_torch):
         print(f"  grand / best torch ({best}): {result['grand_over_best_torch']:.2f}x   "
               f"batch_grad / torch_batch_grad: {result['batch_grad_over_torch_batch_grad']:.2f}x")
     print(f"  grand / vmap: {result['grand_over_vmap']:.2f}x", flush=True)
+    if profile:
+        result["profile"] = profile_layers(graphdef, params, batch_stats, x, y)
     return result
 
 
@@ -193,7 +237,8 @@ def main(args):
     for name in args.models.split(","):
         shape, batch = SETUPS[name]
         results.append(bench_model(name, args.input_shape or shape, args.batch or batch,
-                                   args.repeats, args.all_methods, use_torch))
+                                   args.repeats, args.all_methods, use_torch,
+                                   args.profile))
     print(json.dumps({"benchmark": "pergrad", "repeats": args.repeats, "threads": args.threads,
                       "xla_flags": os.environ.get("XLA_FLAGS", ""),
                       "torch": torch.__version__ if use_torch else None, "results": results}))
