@@ -30,6 +30,9 @@ setup(
         "tfds": ["tensorflow-cpu"],
         # psycopg2: PostgreSQL storage for many tuning workers (URL postgresql+psycopg2://...)
         "hpo": ["optuna>=4.0", "psycopg2-binary"],
+        # benchmarks/pergrad.py's PyTorch peers (CPU wheel: pip install torch --index-url
+        # https://download.pytorch.org/whl/cpu keeps the CUDA build out)
+        "bench": ["torch", "opacus"],
         # selenium: the report's browser test (Debian chromium + chromium-driver, see .ci/run)
         "dev": ["pytest", "chex", "ruff", "optuna>=4.0", "psycopg2-binary", "selenium"],
     },

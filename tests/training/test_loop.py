@@ -185,17 +185,18 @@ def test_reselected_subsets_have_epochs_of_their_own_size():
 
 
 def test_fields_added_later_at_their_default_do_not_orphan_a_run(tmp_path):
+    from datadiet.config import default_config
     from datadiet.training.rundir import RunDir
     config = tiny_config()
-    RunDir(str(tmp_path), config)
+    RunDir(str(tmp_path), config, default_config())
     path = tmp_path / "config.json"
     old = json.load(open(path))
     del old["prune"]  # as written by a version of the code without the `prune` section
     json.dump(old, open(path, "w"))
-    RunDir(str(tmp_path), config)  # the same run: prune is at its default
+    RunDir(str(tmp_path), config, default_config())  # the same run: prune is at its default
     config.prune.method = "random"
     with pytest.raises(RunDirConflict, match="prune"):
-        RunDir(str(tmp_path), config)
+        RunDir(str(tmp_path), config, default_config())
 
 
 def test_killed_streaming_run_resumes_to_the_same_final_metrics(tmp_path):
