@@ -17,6 +17,8 @@ def default_prune_config():
     c.offset = 0.0  # window: start of the kept ranks, as a fraction (0 = highest scores)
     c.class_balanced = False
     c.seed = -1  # random draws; -1: config.seed
+    c.ccs_beta = 0.1  # ccs: fraction of the hardest (highest) scores dropped first
+    c.ccs_strata = 50  # ccs: equal-width score strata
     return c
 
 
@@ -29,6 +31,10 @@ def validate_prune_config(cfg):
         raise ValueError(f"prune.keep={cfg.keep} must be a fraction in (0, 1]")
     if cfg.method == "window" and not 0 <= cfg.offset <= 1 - cfg.keep + 1e-9:
         raise ValueError(f"prune.offset={cfg.offset} must be in [0, 1 - prune.keep]")
+    if cfg.method == "ccs" and not 0 <= cfg.ccs_beta < 1:
+        raise ValueError(f"prune.ccs_beta={cfg.ccs_beta} must be in [0, 1)")
+    if cfg.method == "ccs" and (int(cfg.ccs_strata) != cfg.ccs_strata or cfg.ccs_strata < 1):
+        raise ValueError(f"prune.ccs_strata={cfg.ccs_strata} must be a whole number >= 1")
     if cfg.method != "random" and not os.path.isfile(cfg.scores):
         raise ValueError(f"prune.scores={cfg.scores!r} is not a file; give a <name>.npy written "
                          "by the scores job")
@@ -47,7 +53,8 @@ def pruned_subset(config, dataset):
                              f"training set has {dataset.n_train} examples")
         _check_same_noise(cfg.scores, dataset)
     ids = keep_ids(scores, cfg.keep, cfg.method, offset=cfg.offset, labels=dataset.y_train,
-                   class_balanced=cfg.class_balanced, seed=seed)
+                   class_balanced=cfg.class_balanced, seed=seed, ccs_beta=cfg.ccs_beta,
+                   ccs_strata=int(cfg.ccs_strata))
     return Subset.of(ids, dataset.n_train)
 
 
