@@ -71,3 +71,6 @@ def _proportional(sizes, total):
     order = np.argsort(-(exact - budgets), kind="stable")
     budgets[order[:total - budgets.sum()]] += 1
     return budgets
+
+
+proportional_budgets = _proportional  # shared with datadiet/prune/geometric.py

@@ -6,7 +6,10 @@ import ml_collections
 import numpy as np
 
 from datadiet.data import Subset
+from datadiet.prune import geometric
 from datadiet.prune.select import METHODS, keep_ids
+
+ALL_METHODS = METHODS + geometric.METHODS
 
 
 def default_prune_config():
@@ -19,14 +22,20 @@ def default_prune_config():
     c.seed = -1  # random draws; -1: config.seed
     c.ccs_beta = 0.1  # ccs: fraction of the hardest (highest) scores dropped first
     c.ccs_strata = 50  # ccs: equal-width score strata
+    c.embeddings = ""  # d2 / moderate / prototypes: an embeddings_epoch<t>.npy of the scores job
+    c.d2_neighbors = 10  # d2: k of the kNN graph
+    c.d2_gamma_f = 1.0  # d2: forward messages exp(-gamma_f d) (the authors' code: 1)
+    c.d2_gamma_r = -1.0  # d2: reverse messages exp(-gamma_r d); < 0: 1 / embedding dim
+    c.prototypes_keep = "hard"  # prototypes: hard (far from the centroids) or easy (near)
+    c.prototypes_clusters = 10  # prototypes: k-means clusters per class
     return c
 
 
 def validate_prune_config(cfg):
     if cfg.method == "none":
         return
-    if cfg.method not in METHODS:
-        raise ValueError(f"prune.method={cfg.method!r} is not one of {['none', *METHODS]}")
+    if cfg.method not in ALL_METHODS:
+        raise ValueError(f"prune.method={cfg.method!r} is not one of {['none', *ALL_METHODS]}")
     if not 0 < cfg.keep <= 1:
         raise ValueError(f"prune.keep={cfg.keep} must be a fraction in (0, 1]")
     if cfg.method == "window" and not 0 <= cfg.offset <= 1 - cfg.keep + 1e-9:
@@ -35,7 +44,21 @@ def validate_prune_config(cfg):
         raise ValueError(f"prune.ccs_beta={cfg.ccs_beta} must be in [0, 1)")
     if cfg.method == "ccs" and (int(cfg.ccs_strata) != cfg.ccs_strata or cfg.ccs_strata < 1):
         raise ValueError(f"prune.ccs_strata={cfg.ccs_strata} must be a whole number >= 1")
-    if cfg.method != "random" and not os.path.isfile(cfg.scores):
+    if cfg.method == "prototypes" and cfg.prototypes_keep not in ("hard", "easy"):
+        raise ValueError(f"prune.prototypes_keep={cfg.prototypes_keep!r} is not one of "
+                         "['hard', 'easy']")
+    if cfg.method == "prototypes" and cfg.prototypes_clusters < 1:
+        raise ValueError(f"prune.prototypes_clusters={cfg.prototypes_clusters} must be >= 1")
+    if cfg.method == "d2" and cfg.d2_neighbors < 1:
+        raise ValueError(f"prune.d2_neighbors={cfg.d2_neighbors} must be >= 1")
+    if cfg.method == "d2" and cfg.d2_gamma_f < 0:
+        raise ValueError(f"prune.d2_gamma_f={cfg.d2_gamma_f} must be >= 0")
+    if cfg.method in geometric.METHODS and not os.path.isfile(cfg.embeddings):
+        raise ValueError(f"prune.embeddings={cfg.embeddings!r} is not a file; give an "
+                         "embeddings_epoch<t>.npy written by the scores job (scores.embeddings)")
+    if cfg.method in ("random", "moderate", "prototypes"):
+        return
+    if not os.path.isfile(cfg.scores):
         raise ValueError(f"prune.scores={cfg.scores!r} is not a file; give a <name>.npy written "
                          "by the scores job")
 
@@ -44,7 +67,7 @@ def pruned_subset(config, dataset):
     """The kept ids (source order) as a Subset; checks the scores belong to this training set."""
     cfg = config.prune
     seed = config.seed if cfg.seed < 0 else cfg.seed
-    if cfg.method == "random":
+    if cfg.method in ("random", "moderate", "prototypes"):
         scores = np.zeros(dataset.n_train, np.float32)
     else:
         scores = np.load(cfg.scores)
@@ -52,6 +75,18 @@ def pruned_subset(config, dataset):
             raise ValueError(f"prune.scores={cfg.scores!r} has shape {scores.shape}; the "
                              f"training set has {dataset.n_train} examples")
         _check_same_noise(cfg.scores, dataset)
+    if cfg.method in geometric.METHODS:
+        emb = np.load(cfg.embeddings)
+        if emb.ndim != 2 or len(emb) != dataset.n_train:
+            raise ValueError(f"prune.embeddings={cfg.embeddings!r} has shape {emb.shape}; need "
+                             f"[{dataset.n_train}, F]")
+        _check_same_noise(cfg.embeddings, dataset)
+        ids = geometric.geometric_keep_ids(
+            cfg.method, emb, np.asarray(dataset.y_train), cfg.keep, scores=scores,
+            class_balanced=cfg.class_balanced, seed=seed, d2_neighbors=int(cfg.d2_neighbors),
+            d2_gamma_f=cfg.d2_gamma_f, d2_gamma_r=cfg.d2_gamma_r,
+            prototypes_keep=cfg.prototypes_keep, prototypes_clusters=int(cfg.prototypes_clusters))
+        return Subset.of(ids, dataset.n_train)
     ids = keep_ids(scores, cfg.keep, cfg.method, offset=cfg.offset, labels=dataset.y_train,
                    class_balanced=cfg.class_balanced, seed=seed, ccs_beta=cfg.ccs_beta,
                    ccs_strata=int(cfg.ccs_strata))
