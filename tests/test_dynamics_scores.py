@@ -6,8 +6,8 @@ import os
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from conftest import tiny_config
+
 from datadiet.config import validate_config
 from datadiet.scores import job
 from datadiet.scores.dynamics import AUMTracker, dyn_unc_scores
@@ -67,11 +67,11 @@ def test_scores_job_writes_aum_dyn_unc_and_embeddings(tmp_path):
     c.scores.embeddings = 1
     job.compute_scores(c, str(tmp_path))
     out = tmp_path / "scores"
-    n = json.load(open(out / "aum.json"))["n_train"]
+    n = json.loads((out / "aum.json").read_text())["n_train"]
     for name in ("aum", "dyn_unc"):
         per_seed = [np.load(tmp_path / f"seeds/seed_{s}/scores/{name}.npy") for s in (0, 1)]
         np.testing.assert_allclose(np.load(out / f"{name}.npy"), np.mean(per_seed, 0), rtol=1e-5)
-        assert json.load(open(out / f"{name}.json"))["seeds"] == [0, 1]
+        assert json.loads((out / f"{name}.json").read_text())["seeds"] == [0, 1]
     p = [np.load(tmp_path / f"seeds/seed_0/scores/p_true_epoch{t}.npy") for t in (1, 2)]
     np.testing.assert_allclose(np.load(tmp_path / "seeds/seed_0/scores/dyn_unc.npy"),
                                np.abs(p[1] - p[0]) / np.sqrt(2), rtol=1e-5, atol=1e-7)

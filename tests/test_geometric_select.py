@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from sklearn.cluster import KMeans
 
-from datadiet.prune import geometric, validate_prune_config, default_prune_config
+from datadiet.prune import default_prune_config, geometric, validate_prune_config
 
 # Six points on a line; with k = 2 (ties to the lower id) the kNN lists, worked by hand, are
 # 0:{1 (d 1), 2 (3)}  1:{0 (1), 2 (2)}  2:{1 (2), 0 (3)}  3:{2 (3), 4 (4)}  4:{3 (4), 5 (5)}

@@ -7,7 +7,11 @@ noise-detection metrics.
 """
 from datadiet.prune.noise import noise_detection
 from datadiet.prune.select import METHODS, keep_ids
-from datadiet.prune.subset import default_prune_config, pruned_subset, validate_prune_config
+from datadiet.prune.subset import (
+           default_prune_config,
+           pruned_subset,
+           validate_prune_config,
+)
 
 __all__ = ["METHODS", "default_prune_config", "keep_ids", "noise_detection", "pruned_subset",
            "validate_prune_config"]

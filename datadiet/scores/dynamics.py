@@ -15,7 +15,6 @@ import jax.numpy as jnp
 import numpy as np
 
 
-
 def aum_scores(margin_sum, presentations):
     """Mean margin per example (0 for an example never presented)."""
     return (np.asarray(margin_sum, np.float64)
