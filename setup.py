@@ -30,8 +30,8 @@ setup(
         "tfds": ["tensorflow-cpu"],
         # psycopg2: PostgreSQL storage for many tuning workers (URL postgresql+psycopg2://...)
         "hpo": ["optuna>=4.0", "psycopg2-binary"],
-        # benchmarks/pergrad.py's PyTorch peers (CPU wheel: pip install torch --index-url
-        # https://download.pytorch.org/whl/cpu keeps the CUDA build out)
+        # benchmarks/pergrad.py's PyTorch peers; install the CPU build first (here:
+        # pip install torch==2.13.0, a local wheel), or pip pulls a CUDA build of several GB
         "bench": ["torch", "opacus"],
         # selenium: the report's browser test (Debian chromium + chromium-driver, see .ci/run)
         "dev": ["pytest", "chex", "ruff", "optuna>=4.0", "psycopg2-binary", "selenium"],

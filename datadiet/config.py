@@ -72,6 +72,13 @@ def _validate_scores_job(config):
     if not s.epochs or any(int(t) != t or not 0 <= t <= epochs for t in s.epochs):
         raise ValueError(f"scores.epochs={tuple(s.epochs)} must be whole epochs in "
                          f"[0, train.epochs={int(epochs)}]")
+    if "dyn_unc" in s.names and not 2 <= s.dyn_unc_window <= epochs:
+        raise ValueError(f"scores.dyn_unc_window={s.dyn_unc_window} must be in [2, "
+                         f"train.epochs={int(epochs)}]")
+    if s.embeddings != -1 and (int(s.embeddings) != s.embeddings
+                               or not 0 <= s.embeddings <= epochs):
+        raise ValueError(f"scores.embeddings={s.embeddings} must be -1 (off) or a whole epoch "
+                         f"in [0, train.epochs={int(epochs)}]")
     if config.coreset.method != "none" or config.prune.method != "none":
         raise ValueError("the scores job trains on the full data: set coreset.method and "
                          "prune.method to 'none'")

@@ -24,6 +24,7 @@ def table(header, rows):
 
 def write(path, title, body):
     with open(path, "w") as f:
-        f.write(f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,">'
+        f.write('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+                '<link rel="icon" href="data:,">'
                 f'<title>{html.escape(title)}</title><style>{STYLE}</style></head>\n'
                 f'<body><h1>{html.escape(title)}</h1>\n{body}\n</body></html>\n')

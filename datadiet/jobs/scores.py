@@ -23,7 +23,9 @@ from datadiet import fileio
 from datadiet.config import default_config, validate_config
 from datadiet.data import Subset, load_dataset
 from datadiet.scores import compute
-from datadiet.scores.config import EPOCH_SCORES, score_file_names
+from datadiet.scores.config import EPOCH_SCORES, RUN_SCORES, score_file_names
+from datadiet.scores.dynamics import AUMTracker, dyn_unc_scores
+from datadiet.scores.embeddings import embeddings
 from datadiet.scores.forgetting import ForgettingTracker
 from datadiet.training.loop import build_model, train
 from datadiet.training.rundir import RunDir
@@ -64,6 +66,8 @@ def _score_seed(config, dataset, seed, seed_dir):
     epoch_wise = [n for n in s.names if n in EPOCH_SCORES]
     graphdef = split_model(build_model(seed_config, dataset))[0]
     tracker = ForgettingTracker(dataset.n_train, score_dir) if "forgetting" in s.names else None
+    aum = AUMTracker(dataset.n_train, score_dir) if "aum" in s.names else None
+    on_step = [t.step for t in (tracker, aum) if t is not None]
 
     def on_epoch(epoch, state, metrics):
         if tracker is not None:
@@ -71,6 +75,17 @@ def _score_seed(config, dataset, seed, seed_dir):
                 tracker.restore(epoch)
             else:
                 tracker.snapshot(epoch)
+        if aum is not None:
+            aum.restore(epoch) if aum.acc is None else aum.snapshot(epoch)
+        p_path = os.path.join(score_dir, f"p_true_epoch{epoch}.npy")
+        if "dyn_unc" in s.names and epoch >= 1 and not os.path.exists(p_path):
+            loss = compute.state_scores(graphdef, state.params, state.batch_stats, dataset,
+                                        ["loss"], s.chunk_size)["loss"]
+            fileio.write_npy(p_path, np.exp(-loss.astype(np.float64)).astype(np.float32))
+        e_path = os.path.join(score_dir, f"embeddings_epoch{epoch}.npy")
+        if epoch == s.embeddings and not os.path.exists(e_path):
+            fileio.write_npy(e_path, embeddings(graphdef, state.params, state.batch_stats,
+                                                dataset, s.chunk_size))
         if epoch in s.epochs and epoch_wise:
             todo = [n for n in epoch_wise
                     if not os.path.exists(os.path.join(score_dir, f"{n}_epoch{epoch}.npy"))]
@@ -82,12 +97,20 @@ def _score_seed(config, dataset, seed, seed_dir):
 
     seed_run.set_status("running")
     # Forgetting events need the whole run; the other scores only up to their last epoch.
-    stop = None if tracker is not None else int(max(s.epochs))
+    whole_run = any(n in s.names for n in RUN_SCORES)
+    stop = None if whole_run else int(max(s.epochs + ((s.embeddings,) if s.embeddings >= 0 else ())))
     final = train(seed_config, dataset, Subset.full(dataset.n_train), seed_run,
-                  on_step=tracker.step if tracker is not None else None, on_epoch=on_epoch,
-                  stop_epoch=stop)
+                  on_step=(lambda *a: [f(*a) for f in on_step]) if on_step else None,
+                  on_epoch=on_epoch, stop_epoch=stop)
+    last = {"step": int(final["train"]["step"])}
     if tracker is not None:
-        _save(score_dir, "forgetting", tracker.scores(), {"step": int(final["train"]["step"])})
+        _save(score_dir, "forgetting", tracker.scores(), last)
+    if aum is not None:
+        _save(score_dir, "aum", aum.scores(), last)
+    if "dyn_unc" in s.names:
+        p_true = [np.load(os.path.join(score_dir, f"p_true_epoch{t}.npy"))
+                  for t in range(1, int(config.train.epochs) + 1)]
+        _save(score_dir, "dyn_unc", dyn_unc_scores(p_true, s.dyn_unc_window), last)
     seed_run.set_status("done", final=final)
     out = {}
     for name in score_file_names(s):
@@ -110,10 +133,18 @@ def _write_means(config, dataset, run, seeds, per_seed):
             values, info = compute.input_norms(dataset), {"epoch": None, "step": None}
         else:
             values = np.mean([per_seed[s][name][0] for s in seeds], axis=0, dtype=np.float64)
-            epoch = None if name == "forgetting" else int(name.rsplit("_epoch", 1)[1])
+            epoch = None if name in RUN_SCORES else int(name.rsplit("_epoch", 1)[1])
             info = {"epoch": epoch, "step": per_seed[seeds[0]][name][1]}
         score = name.split("_epoch")[0]
         means[name] = _save(out_dir, name, values, {"score": score, **info, **meta})
+    if config.scores.embeddings >= 0:
+        # Embeddings are not averaged (each seed's features live in their own basis): the
+        # first seed's, [n_train, F] float32.
+        t, seed = int(config.scores.embeddings), seeds[0]
+        values = np.load(run.file(f"seeds/seed_{seed}/scores/embeddings_epoch{t}.npy"))
+        _save(out_dir, f"embeddings_epoch{t}", values,
+              {"score": "embeddings", "epoch": t, "seeds": [seed],
+               **{k: v for k, v in meta.items() if k != "seeds"}})
     return means
 
 

@@ -3,7 +3,8 @@ import ml_collections
 
 FORWARD_SCORES = ("el2n", "loss", "entropy", "margin")  # from one eval-mode forward pass
 EPOCH_SCORES = FORWARD_SCORES + ("grand",)
-SCORES = EPOCH_SCORES + ("forgetting", "input_norm")
+RUN_SCORES = ("forgetting", "aum", "dyn_unc")  # over the whole run
+SCORES = EPOCH_SCORES + RUN_SCORES + ("input_norm",)
 
 
 def default_scores_config():
@@ -13,6 +14,8 @@ def default_scores_config():
     c.num_seeds = 3  # seeds config.seed, config.seed + 1, ...
     c.chunk_size = 256  # examples per jitted forward chunk
     c.grand_chunk_size = 64  # examples per jitted per-example-gradient chunk
+    c.dyn_unc_window = 2  # dyn_unc: J consecutive epochs per window
+    c.embeddings = -1  # save the penultimate embeddings after this epoch (-1: not saved)
     return c
 
 
@@ -29,4 +32,4 @@ def validate_scores_config(s):
 def score_file_names(scores_cfg):
     epoch_wise = [n for n in scores_cfg.names if n in EPOCH_SCORES]
     names = [f"{n}_epoch{int(t)}" for n in epoch_wise for t in scores_cfg.epochs]
-    return names + [n for n in ("forgetting", "input_norm") if n in scores_cfg.names]
+    return names + [n for n in RUN_SCORES + ("input_norm",) if n in scores_cfg.names]

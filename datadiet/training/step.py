@@ -45,10 +45,18 @@ def make_train_step(graphdef, tx, reduction="weighted_mean"):
                               batch_stats=new_stats, opt_state=opt_state)
         # Per-example outputs in train mode: forgetting events and samplers read these.
         out = {"loss": losses, "correct": jnp.argmax(logits, -1) == batch["y"],
-               "entropy": prediction_entropy(logits), "batch_loss": loss}
+               "entropy": prediction_entropy(logits), "batch_loss": loss,
+               "logit_margin": logit_margin(logits, batch["y"])}
         return state, out
 
     return train_step
+
+
+def logit_margin(logits, labels):
+    """z_y - max_{c != y} z_c per example (AUM's margin, datadiet/scores/dynamics.py)."""
+    z_y = jnp.take_along_axis(logits, labels[:, None], axis=-1)[:, 0]
+    others = jnp.where(jax.nn.one_hot(labels, logits.shape[-1], dtype=bool), -jnp.inf, logits)
+    return z_y - others.max(-1)
 
 
 def prediction_entropy(logits):

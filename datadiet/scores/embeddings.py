@@ -1,0 +1,24 @@
+"""Penultimate-layer embeddings (`model.features`, eval mode) of the whole training set."""
+import functools
+
+import jax
+import numpy as np
+from flax import nnx
+
+from datadiet.data import augment
+from datadiet.pergrad.chunks import map_chunks
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _features(graphdef, params, batch_stats, mean, std, images, labels):
+    del labels
+    model = nnx.merge(graphdef, params, batch_stats, copy=True)
+    return model.features(augment.normalize(images, mean, std), train=False)
+
+
+def embeddings(graphdef, params, batch_stats, dataset, chunk_size=256):
+    """float32 [n_train, F] in source order."""
+    fn = functools.partial(_features, graphdef)
+    replicated = (params, batch_stats, np.asarray(dataset.mean), np.asarray(dataset.std))
+    return np.asarray(map_chunks(fn, replicated, dataset.x_train, dataset.y_train, chunk_size),
+                      np.float32)
