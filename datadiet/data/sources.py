@@ -5,6 +5,8 @@ import os
 
 import numpy as np
 
+from datadiet.data.text import hash_tokenize
+
 TFDS_IMAGES = ("cifar10", "cifar100", "svhn_cropped", "mnist", "fashion_mnist")
 TFDS_TABULAR = {"penguins": ("features", "species")}  # name -> (feature key, label key)
 TFDS_TEXT = {"imdb_reviews": ("text",), "ag_news_subset": ("title", "description")}  # text keys
@@ -83,7 +85,6 @@ def _tfds_split(cfg, split):
         x_key, y_key = TFDS_TABULAR[cfg.name]
         x = np.stack([np.asarray(e[x_key], np.float32) for e in examples])
     elif cfg.name in TFDS_TEXT:
-        from datadiet.data.text import hash_tokenize
         y_key = "label"
         texts = [" ".join(_as_str(e[k]) for k in TFDS_TEXT[cfg.name]) for e in examples]
         x = hash_tokenize(texts, cfg.text_vocab, cfg.text_length)

@@ -18,13 +18,13 @@ def pruned_subset(config, dataset):
         scores = np.zeros(dataset.n_train, np.float32)
     else:
         scores = np.load(cfg.scores)
-        if scores.shape != (dataset.n_train,):
-            raise ValueError(f"prune.scores={cfg.scores!r} has shape {scores.shape}; the "
-                             f"training set has {dataset.n_train} examples")
         _check_same_noise(cfg.scores, dataset)
         if os.path.exists(cfg.scores[:-len(".npy")] + ".json"):  # written by the scores job
             scoreset.check_matches(scoreset.load(cfg.scores), dataset,
                                    f"prune.scores={cfg.scores!r}")
+        if scores.shape != (dataset.n_train,):
+            raise ValueError(f"prune.scores={cfg.scores!r} has shape {scores.shape}; the "
+                             f"training set has {dataset.n_train} examples")
     if cfg.method in geometric.METHODS:
         emb = np.load(cfg.embeddings)
         if emb.ndim != 2 or len(emb) != dataset.n_train:

@@ -6,7 +6,7 @@
     s.per_seed["el2n_epoch1"][0]            # seed 0's values
     s.labels, s.corrupted                   # labels scored with; bool mask of noisy labels or None
 
-On disk (written by job.py): WORKDIR/scores/<name>.npy + <name>.json (mean over seeds and its
+On disk (written by datadiet/jobs/scores.py): WORKDIR/scores/<name>.npy + <name>.json (mean over seeds and its
 provenance), WORKDIR/scores/labels.npy (the training labels used, noise included),
 WORKDIR/seeds/seed_<s>/scores/<name>.npy (each seed's values; `input_norm` has none: it does
 not depend on a seed) and WORKDIR/label_noise.json. Score sets written before labels.npy

@@ -6,7 +6,7 @@ from flax import nnx
 from jax.flatten_util import ravel_pytree
 
 from datadiet.dynamics import ntk
-from test_pergrad import random_model
+from random_models import random_model
 
 MODELS = [("mlp", (8, 8, 1), {"hidden": (12,), "batch_norm": True}),
           ("small_cnn", (8, 8, 1), {"width": 4, "hidden": 8})]

@@ -87,10 +87,13 @@ def _train_cmd(workdir, *overrides):
             *overrides]
 
 
-def test_killed_run_resumes_to_the_same_final_metrics(tmp_path):
+# The epoch loop and the streaming loop run through the same driver: both resume exactly.
+@pytest.mark.parametrize("overrides", [[], ["--config.sampling.method=plb"]],
+                         ids=["epochs", "streaming"])
+def test_killed_run_resumes_to_the_same_final_metrics(tmp_path, overrides):
     reference, killed = str(tmp_path / "ref"), str(tmp_path / "killed")
-    subprocess.run(_train_cmd(reference), check=True, capture_output=True, cwd=ROOT)
-    proc = subprocess.Popen(_train_cmd(killed), stdout=subprocess.DEVNULL,
+    subprocess.run(_train_cmd(reference, *overrides), check=True, capture_output=True, cwd=ROOT)
+    proc = subprocess.Popen(_train_cmd(killed, *overrides), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, cwd=ROOT)
     metrics = os.path.join(killed, "metrics.jsonl")
     deadline = time.time() + 120
@@ -102,7 +105,7 @@ def test_killed_run_resumes_to_the_same_final_metrics(tmp_path):
     proc.wait()
     assert json.load(open(os.path.join(killed, "status.json")))["state"] == "running"
     assert len(_metrics(killed)) < len(_metrics(reference))  # it really was cut short
-    subprocess.run(_train_cmd(killed), check=True, capture_output=True, cwd=ROOT)
+    subprocess.run(_train_cmd(killed, *overrides), check=True, capture_output=True, cwd=ROOT)
     assert _metrics(killed) == _metrics(reference)
     assert json.load(open(os.path.join(killed, "status.json")))["state"] == "done"
 
@@ -198,23 +201,3 @@ def test_fields_added_later_at_their_default_do_not_orphan_a_run(tmp_path):
     with pytest.raises(RunDirConflict, match="prune"):
         RunDir(str(tmp_path), config, default_config())
 
-
-def test_killed_streaming_run_resumes_to_the_same_final_metrics(tmp_path):
-    """kill -9 of a streaming run (the same driver as the epoch loop): the rerun resumes from
-    its last checkpoint to the metrics of an uninterrupted run."""
-    plb = ["--config.sampling.method=plb"]
-    reference, killed = str(tmp_path / "ref"), str(tmp_path / "killed")
-    subprocess.run(_train_cmd(reference, *plb), check=True, capture_output=True, cwd=ROOT)
-    proc = subprocess.Popen(_train_cmd(killed, *plb), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, cwd=ROOT)
-    metrics = os.path.join(killed, "metrics.jsonl")
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:  # kill mid-run, after epoch 2 logged
-        if os.path.exists(metrics) and sum(1 for _ in open(metrics)) >= 3:
-            break
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert len(_metrics(killed)) < len(_metrics(reference))  # it really was cut short
-    subprocess.run(_train_cmd(killed, *plb), check=True, capture_output=True, cwd=ROOT)
-    assert _metrics(killed) == _metrics(reference)
