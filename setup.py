@@ -34,6 +34,6 @@ setup(
         # pip install torch==2.13.0, a local wheel), or pip pulls a CUDA build of several GB
         "bench": ["torch", "opacus"],
         # selenium: the report's browser test (Debian chromium + chromium-driver, see .ci/run)
-        "dev": ["pytest", "chex", "ruff", "optuna>=4.0", "psycopg2-binary", "selenium"],
+        "dev": ["pytest", "pytest-xdist", "chex", "ruff", "optuna>=4.0", "psycopg2-binary", "selenium"],
     },
 )
