@@ -39,16 +39,23 @@ def validate_coreset_config(c):
                                    ("target", c.target, TARGETS), ("grads", c.grads, GRAD_MODES)):
         if value not in accepted:
             raise ValueError(f"coreset.{field}={value!r} is not one of {list(accepted)}")
-    if not 0 < c.fraction <= 1:
-        raise ValueError(f"coreset.fraction={c.fraction} must be in (0, 1]")
+    validate_subset_fields("coreset", c)
     if c.every_epochs < 1:
         raise ValueError(f"coreset.every_epochs={c.every_epochs} must be >= 1")
-    if not 0 <= c.warm_start < 1:
-        raise ValueError(f"coreset.warm_start={c.warm_start} must be in [0, 1)")
-    if c.warm_start_kappa < 0 or (c.warm_start_kappa > 0 and c.warm_start > 0):
-        raise ValueError(f"coreset.warm_start_kappa={c.warm_start_kappa} must be >= 0, and "
-                         f"0 when coreset.warm_start={c.warm_start} is set (one or the other)")
-    if not 0 < c.candidate_fraction <= 1:  # (each pool still holds at least the budget)
-        raise ValueError(f"coreset.candidate_fraction={c.candidate_fraction} must be in (0, 1]")
     if c.lam < 0 or c.eps < 0:
         raise ValueError(f"coreset.lam={c.lam} and coreset.eps={c.eps} must be >= 0")
+
+
+def validate_subset_fields(prefix, c):
+    """The subset schedule's fields, shared by the `coreset` section and the `hpo` section
+    (which sets them on each trial's coreset): fraction, warm_start, warm_start_kappa,
+    candidate_fraction."""
+    if not 0 < c.fraction <= 1:
+        raise ValueError(f"{prefix}.fraction={c.fraction} must be in (0, 1]")
+    if not 0 <= c.warm_start < 1:
+        raise ValueError(f"{prefix}.warm_start={c.warm_start} must be in [0, 1)")
+    if c.warm_start_kappa < 0 or (c.warm_start_kappa > 0 and c.warm_start > 0):
+        raise ValueError(f"{prefix}.warm_start_kappa={c.warm_start_kappa} must be >= 0, and "
+                         f"0 when {prefix}.warm_start={c.warm_start} is set (one or the other)")
+    if not 0 < c.candidate_fraction <= 1:  # (each pool still holds at least the budget)
+        raise ValueError(f"{prefix}.candidate_fraction={c.candidate_fraction} must be in (0, 1]")

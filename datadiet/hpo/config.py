@@ -7,6 +7,7 @@ import numbers
 
 import ml_collections
 
+from datadiet.coresets.config import validate_subset_fields
 from datadiet.hpo.space import validate_space
 from datadiet.renamed import add_placeholders, check_placeholders
 
@@ -68,15 +69,7 @@ def validate_hpo_config(hpo, config=None, validate=None):
     if hpo.grace_seconds <= hpo.heartbeat_seconds:
         raise ValueError(f"hpo.grace_seconds={hpo.grace_seconds} must exceed "
                          f"hpo.heartbeat_seconds={hpo.heartbeat_seconds}")
-    if not 0 < hpo.fraction <= 1:
-        raise ValueError(f"hpo.fraction={hpo.fraction} must be in (0, 1]")
-    if not 0 <= hpo.warm_start < 1:
-        raise ValueError(f"hpo.warm_start={hpo.warm_start} must be in [0, 1)")
-    if hpo.warm_start_kappa < 0 or (hpo.warm_start_kappa > 0 and hpo.warm_start > 0):
-        raise ValueError(f"hpo.warm_start_kappa={hpo.warm_start_kappa} must be >= 0, and 0 "
-                         f"when hpo.warm_start={hpo.warm_start} is set (one or the other)")
-    if not 0 < hpo.candidate_fraction <= 1:
-        raise ValueError(f"hpo.candidate_fraction={hpo.candidate_fraction} must be in (0, 1]")
+    validate_subset_fields("hpo", hpo)
     if not 0 < hpo.val_fraction < 1:
         raise ValueError(f"hpo.val_fraction={hpo.val_fraction} must be in (0, 1)")
     if hpo.retrain_epochs < 0 or hpo.power_watts < 0:
