@@ -4,10 +4,10 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from datadiet.config import validate_config
-from datadiet.jobs import JOBS
+from datadiet.jobs import JOBS, cli
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a config file.",
-                                          lock_config=True)
+cli.take_model_kwargs()  # before the config flag is defined (see there)
+_CONFIG = config_flags.DEFINE_config_file("config", None, cli.config_help(), lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (created; resumed if it exists).")
 _DISTRIBUTED = flags.DEFINE_bool("distributed", False,
                                  "Call jax.distributed.initialize() first (multi-host runs).")
@@ -19,9 +19,10 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
     if _DISTRIBUTED.value:
         jax.distributed.initialize()
-    validate_config(_CONFIG.value)
-    JOBS[_CONFIG.value.job](_CONFIG.value, _WORKDIR.value)
+    config = cli.apply_model_kwargs(_CONFIG.value)
+    cli.run_command(validate_config, config)  # every field, before any data loads
+    cli.run_command(JOBS[config.job], config, _WORKDIR.value)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=cli.flags_parser)

@@ -11,10 +11,13 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from analysis import figure_text  # noqa: E402
+
 
 def draw(results_path):
     with open(results_path) as f:
-        summary = json.load(f)["summary"]
+        results = json.load(f)
+    summary = results["summary"]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     markers = {0.1: "o", 0.3: "s", 1.0: "*"}
     for i, method in enumerate(sorted({s["method"] for s in summary})):
@@ -27,7 +30,8 @@ def draw(results_path):
                         label=method if s is points[0] else None)
     ax.set_xlabel("total wall time per run, selection included (s)")
     ax.set_ylabel("test accuracy (mean ± std over seeds)")
-    ax.set_title("Fashion-MNIST, small CNN: circles 10%, squares 30%, star full data")
+    ax.set_title(figure_text.title(results, "coresets: circles 10%, squares 30%, star full "
+                                   "data; bars: std over seeds"), fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     out = os.path.join(os.path.dirname(results_path), "coresets.png")

@@ -12,6 +12,8 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from analysis import figure_text  # noqa: E402
+
 
 def _barrier_summary(points):
     """{(subset, spawn_epoch): (mean, min, max) over child pairs}."""
@@ -51,9 +53,10 @@ def draw(results_path):
             ax.fill_between(ks, [summary[subset, t][1] for t in ks],
                             [summary[subset, t][2] for t in ks], alpha=0.2)
         ax.set_xlabel("spawn epoch t*")
-        ax.set_ylabel("error barrier (mean, min-max over child pairs)")
+        ax.set_ylabel("error barrier (mean over child pairs)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, title="band: min-max over child pairs", title_fontsize=7)
+    fig.suptitle(figure_text.title(results, f"training dynamics: {kind}"), fontsize=9)
     fig.tight_layout()
     png = os.path.join(os.path.dirname(results_path), f"{kind}.png")
     fig.savefig(png, dpi=120)

@@ -11,6 +11,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from analysis import figure_text  # noqa: E402
+
 
 def _series(points, key, x):
     groups = {}
@@ -46,9 +48,10 @@ def draw(results_path):
             _plot(ax, rows, "offset", f"{noise:.0%} label noise")
         ax.set_xlabel(f"window offset in the {results['score']} ranking "
                       f"(keep {results['keep']:.0%}; 0 = highest scores)")
-    ax.set_ylabel("final test accuracy")
+    ax.set_ylabel("final test accuracy (mean over seeds)")
+    ax.set_title(figure_text.title(results, f"pruning: {kind}"), fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, title=figure_text.BAND, title_fontsize=7)
     fig.tight_layout()
     png = os.path.join(os.path.dirname(results_path), f"{kind}.png")
     fig.savefig(png, dpi=120)

@@ -13,6 +13,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from analysis import figure_text  # noqa: E402
+
 
 def _mean_curve(per_seed, column):
     """Mean over seeds at each evaluation (every run of a method evaluates at the same steps)."""
@@ -20,23 +22,36 @@ def _mean_curve(per_seed, column):
     return rows.mean(0)
 
 
+def _accuracy_range(curves, target):
+    """The y-range of the accuracy panels: every curve's second half and the target in view (a
+    range fixed around the target left panels empty when runs ended far from it)."""
+    tails = [c[len(c) // 2:] for c in curves if len(c)] or [np.array([target])]
+    values = np.concatenate(tails + [np.array([target])])
+    low, high = float(values.min()), float(values.max())
+    pad = max(0.01, 0.1 * (high - low))
+    return max(0.0, low - pad), min(1.0, high + pad)
+
+
 def draw(results_path):
     with open(results_path) as f:
         results = json.load(f)
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.4))
+    accuracies = []
     for entry in results["runs"]:
         label, per_seed = entry["method"], entry["runs"]
         steps, seconds = _mean_curve(per_seed, 0), _mean_curve(per_seed, 1)
         acc = _mean_curve(per_seed, 2)
+        accuracies.append(acc)
         axes[0].plot(steps, acc, label=label)
         axes[1].plot(seconds, acc, label=label)
         agreement = np.array([[d["order_agreement"] for _, d in r["diagnostics"]]
                               for r in per_seed]).mean(0)
         axes[2].plot([s for s, _ in per_seed[0]["diagnostics"]], agreement, label=label)
     target = results["target_accuracy"]
+    low, high = _accuracy_range(accuracies, target)
     for ax, xlabel in zip(axes[:2], ("steps", "training seconds (mean over seeds)")):
         ax.axhline(target, ls="--", color="gray", lw=0.8)
-        ax.set_ylim(max(0.0, target - 0.15), min(1.0, target + 0.05))
+        ax.set_ylim(low, high)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("test accuracy (mean over seeds)")
     axes[2].axhline(0.5, ls="--", color="gray", lw=0.8)
@@ -45,6 +60,8 @@ def draw(results_path):
     for ax in axes:
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
+    fig.suptitle(figure_text.title(results, f"streaming (dashed: target {target:.0%})"),
+                 fontsize=10)
     fig.tight_layout()
     png = os.path.join(os.path.dirname(results_path), "streaming.png")
     fig.savefig(png, dpi=120)

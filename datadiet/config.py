@@ -4,7 +4,7 @@ import this module; the library is handed what it needs."""
 import ml_collections
 
 from datadiet.coresets.config import default_coreset_config, validate_coreset_config
-from datadiet.data import default_data_config, validate_data_config
+from datadiet.data import default_data_config, sources, validate_data_config
 from datadiet.hpo.config import default_hpo_config, validate_hpo_config
 from datadiet.models import MODELS, model_options
 from datadiet.prune.config import default_prune_config, validate_prune_config
@@ -36,10 +36,14 @@ def default_config():
     return c
 
 
+SEED_MAX = 2**31 - 1  # numpy and JAX both take seeds in [0, 2^31)
+
+
 def validate_config(config):
     """Every field checked before data is loaded or anything is compiled."""
     if config.job not in JOB_NAMES:
         raise ValueError(f"job={config.job!r} is not one of {list(JOB_NAMES)}")
+    _validate_seeds(config)
     validate_data_config(config.data)
     validate_optim_config(config.optim)
     validate_coreset_config(config.coreset)
@@ -62,6 +66,45 @@ def validate_config(config):
             raise ValueError(f"job='tune': {chosen[0]} must be 'none'; hpo.evaluation chooses "
                              "each trial's training examples")
     validate_train_config(config.train)
+    _validate_sizes(config)
+
+
+def _validate_seeds(config):
+    seeds = {"seed": config.seed, "hpo.seed": config.hpo.seed,
+             "data.label_noise_seed": config.data.label_noise_seed, "prune.seed": config.prune.seed}
+    for field, value in seeds.items():
+        lowest = 0 if field in ("seed", "hpo.seed") else -1  # -1: use config.seed
+        if isinstance(value, bool) or int(value) != value or not lowest <= value <= SEED_MAX:
+            raise ValueError(f"{field}={value!r} must be a whole number in [{lowest}, {SEED_MAX}]"
+                             + (" (-1: config.seed)" if lowest < 0 else ""))
+
+
+def _validate_sizes(config):
+    """The checks that need the dataset's size, read from the files' headers (no data loaded)."""
+    sizes = sources.peek_sizes(config.data)
+    if sizes is None:
+        return
+    n, where = sizes[0], f"the {sizes[0]} training examples of data.source={config.data.source!r}"
+    if config.job == "tune":  # trials train on what the held-out split leaves
+        held = max(1, round(config.hpo.val_fraction * n))
+        if held >= n:
+            raise ValueError(f"hpo.val_fraction={config.hpo.val_fraction} holds out {held} of "
+                             f"{where}: none are left to train on")
+    c = config.coreset
+    if c.method != "none" and c.target == "val":
+        held = round(c.val_fraction * n)
+        if not 1 <= held < n:
+            raise ValueError(f"coreset.val_fraction={c.val_fraction} holds out {held} of {where}; "
+                             "it must hold out at least one and leave at least one")
+    if config.train.batch_size > n:
+        raise ValueError(f"train.batch_size={config.train.batch_size} is larger than {where} "
+                         f"(every step would be mostly padding); accepted: 1..{n}")
+    if config.prune.method != "none" and round(config.prune.keep * n) < 1:
+        raise ValueError(f"prune.keep={config.prune.keep} keeps no example of {where}; "
+                         f"accepted: [{0.5 / n:.3g}, 1]")
+    if c.method not in ("none", "full") and round(c.fraction * n) < 1:
+        raise ValueError(f"coreset.fraction={c.fraction} selects no example of {where}; "
+                         f"accepted: [{0.5 / n:.3g}, 1]")
 
 
 def _validate_scores_job(config):
@@ -92,6 +135,13 @@ def _validate_model(config):
     if unknown:
         raise ValueError(f"model.kwargs.{unknown[0]}: unknown option for model.name="
                          f"{config.model.name!r}; accepted: {sorted(options)}")
+    for name, value in config.model.kwargs.items():
+        default = options[name]
+        numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
+        if (numeric and (isinstance(value, bool) or not isinstance(value, (int, float)))) or (
+                isinstance(default, (bool, str)) and type(value) is not type(default)):
+            raise ValueError(f"model.kwargs.{name}={value!r} must be a {type(default).__name__} "
+                             f"like its default {default!r}")
     vocab = config.model.kwargs.get("vocab_size", options.get("vocab_size"))
     if config.model.name == "embedding_bag" and vocab < config.data.text_vocab:
         raise ValueError(f"model.kwargs.vocab_size={vocab} must be >= data.text_vocab="

@@ -2,21 +2,32 @@
 workdir, and writing WORKDIR/results_<name>.json with its figure and table."""
 import json
 import os
+import sys
 
 import numpy as np
 from absl import app, flags, logging
 from ml_collections import config_flags
 
 from datadiet.jit_cache import use_compilation_cache
+from datadiet.jobs import cli
 
 
 def run(main):
-    """`app.run(main)` with --config and --workdir. Called under __main__ only: tests import
-    several experiment modules, and flags may be defined once per process."""
-    config_flags.DEFINE_config_file("config", None, "An experiment config.")
-    flags.DEFINE_string("workdir", None, "Experiment directory.")
+    """`app.run(main)` with --config and --workdir, errors as one line (datadiet/jobs/cli.py).
+    Called under __main__ only: tests import several experiment modules, and flags may be
+    defined once per process."""
+    cli.take_model_kwargs()
+    config_flags.DEFINE_config_file(
+        "config", None, "An experiment config (configs/): its `experiment` section, plus the "
+        "run fields of train.py's --config, overridable the same way (python train.py --help "
+        "lists them).")
+    flags.DEFINE_string("workdir", None, "Experiment directory (created; resumed if it exists).")
     flags.mark_flags_as_required(["config", "workdir"])
-    app.run(lambda argv: main(flags.FLAGS.config, flags.FLAGS.workdir))
+    for name in ("config", "workdir"):  # shown by --help, as the command's own flags
+        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flags.FLAGS[name])
+    app.run(lambda argv: cli.run_command(main, cli.apply_model_kwargs(flags.FLAGS.config),
+                                         flags.FLAGS.workdir),
+            flags_parser=cli.flags_parser)
 
 
 def cache_compilations(workdir):

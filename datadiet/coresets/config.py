@@ -42,6 +42,9 @@ def validate_coreset_config(c):
     validate_subset_fields("coreset", c)
     if c.every_epochs < 1:
         raise ValueError(f"coreset.every_epochs={c.every_epochs} must be >= 1")
+    if not 0 <= c.val_fraction < 1 or (c.target == "val" and c.val_fraction == 0):
+        raise ValueError(f"coreset.val_fraction={c.val_fraction} must be in (0, 1) with "
+                         f"coreset.target='val' ([0, 1) otherwise)")
     if c.lam < 0 or c.eps < 0:
         raise ValueError(f"coreset.lam={c.lam} and coreset.eps={c.eps} must be >= 0")
 

@@ -1,8 +1,10 @@
 """The in-memory dataset: validated arrays in source order, normalisation statistics, label noise."""
 import dataclasses
+import os
 
 import ml_collections
 import numpy as np
+from absl import logging
 
 from datadiet.data import label_noise, sources
 
@@ -15,6 +17,9 @@ NORM_STATS = {
     "mnist": ((0.1307,), (0.3081,)),
     "fashion_mnist": ((0.2860,), (0.3530,)),
 }
+# data.num_classes=0 takes these for the digits and TFDS sources (whose label sets are known)
+KNOWN_CLASSES = {"cifar10": 10, "cifar100": 100, "svhn_cropped": 10, "mnist": 10,
+                 "fashion_mnist": 10, "digits": 10}
 AUGMENTS = ("auto", "none", "crop", "flip", "crop_flip")
 MODALITIES = ("image", "tabular", "text")
 
@@ -24,7 +29,7 @@ def default_data_config():
     c.source = "digits"  # one of sources.SOURCES
     c.name = "digits"  # selects normalisation stats and the TFDS dataset
     c.path = ""  # npz file, npy folder, or TFDS data_dir
-    c.num_classes = 0  # 0: one more than the largest training label
+    c.num_classes = 0  # 0: infer (KNOWN_CLASSES for digits/TFDS, else largest label + 1)
     c.augment = "auto"  # auto = crop_flip for 32x32 colour images, none otherwise
     c.crop_pad = 4  # reflect padding of the random crop
     c.label_noise = 0.0  # fraction of training labels to corrupt
@@ -76,6 +81,9 @@ def validate_data_config(cfg):
     if cfg.text_vocab < 2 or cfg.text_vocab > 2**24 or cfg.text_length < 1:
         raise ValueError(f"data.text_vocab={cfg.text_vocab} must be in [2, 2^24] (ids travel "
                          f"as float32) and data.text_length={cfg.text_length} >= 1")
+    if cfg.source in ("npz", "npy_dir") and not os.path.exists(os.path.expanduser(cfg.path)):
+        raise ValueError(f"data.path={cfg.path!r} does not exist (data.source={cfg.source!r} "
+                         "reads it)")
     if cfg.source == "tfds" and cfg.name not in sources.TFDS_NAMES:
         raise ValueError(f"data.name={cfg.name!r} is not a supported TFDS dataset; "
                          f"accepted: {list(sources.TFDS_NAMES)}")
@@ -86,7 +94,8 @@ def load_dataset(cfg, seed):
     validate_data_config(cfg)
     arrays = sources.SOURCES[cfg.source](cfg)
     arrays, modality = _validated_arrays(arrays, cfg.source)
-    num_classes = cfg.num_classes or int(arrays["y_train"].max()) + 1
+    known = KNOWN_CLASSES.get(cfg.name) if cfg.source in ("digits", "tfds") else None
+    num_classes = cfg.num_classes or known or _inferred_classes(arrays["y_train"])
     for split in ("train", "test"):
         y = arrays["y_" + split]
         if y.min() < 0 or y.max() >= num_classes:
@@ -125,6 +134,35 @@ def load_dataset(cfg, seed):
                    modality=modality)
 
 
+def _inferred_classes(y):
+    """data.num_classes=0: one more than the largest label, when every class in between has
+    examples; a gap (a stray label) is an error, as it would silently add empty classes."""
+    present = np.unique(y)
+    k = int(present[-1]) + 1
+    if present[0] < 0:
+        return k  # the range check below names the negative labels
+    if len(present) != k:
+        absent = sorted(set(range(k)) - set(present.tolist()))
+        raise ValueError(f"y_train's labels are not contiguous: they reach {k - 1} but classes "
+                         f"{absent[:10]}{'...' if len(absent) > 10 else ''} have no example "
+                         "(a stray label?); fix the labels, or set data.num_classes to the "
+                         "true class count")
+    logging.warning("data.num_classes=0: inferred %d classes from y_train (labels 0..%d)", k,
+                    k - 1)
+    return k
+
+
+def _first_nonfinite(x, chunk=4096):
+    """Index of the first example of float array x holding a NaN or inf (None if none), read in
+    chunks so that a memory-mapped array is never copied whole."""
+    for start in range(0, len(x), chunk):
+        bad = ~np.isfinite(np.asarray(x[start:start + chunk])).reshape(
+            min(chunk, len(x) - start), -1).all(axis=1)
+        if bad.any():
+            return start + int(np.argmax(bad))
+    return None
+
+
 def _modality(x):
     """By shape and dtype: [N, H, W(, C)] images; [N, D] floats tabular; [N, L] ints text."""
     if x.ndim in (3, 4):
@@ -148,6 +186,11 @@ def _validated_arrays(arrays, source):
         if modality == "image" and not (x.dtype == np.uint8
                                         or np.issubdtype(x.dtype, np.floating)):
             raise ValueError(f"x_{split} has dtype {x.dtype}; accepted: uint8 or float")
+        if np.issubdtype(x.dtype, np.floating):
+            bad = _first_nonfinite(x)
+            if bad is not None:
+                raise ValueError(f"x_{split} from source {source!r} holds a NaN or infinite "
+                                 f"value at example {bad} (its index in x_{split})")
         if modality == "text":
             if x.min() < 0:
                 raise ValueError(f"x_{split} holds negative token ids")

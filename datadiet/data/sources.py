@@ -1,7 +1,9 @@
 """Where raw arrays come from. Each source returns inputs and int labels in the source's own
 order: an example's id is its index here, everywhere in the project. Inputs: uint8/float NHWC
 images, float [N, D] tabular features, or int32 [N, L] token ids (text, see text.py)."""
+import contextlib
 import os
+import zipfile
 
 import numpy as np
 
@@ -31,25 +33,86 @@ def load_digits(cfg):
     return dict(x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te)
 
 
+DIGITS_SIZES = (1437, 360)  # load_digits' split (checked by a test)
+
+
 def load_npz(cfg):
     """A .npz file holding x_train, y_train, x_test, y_test (the format of ../shared/data)."""
     path = _existing_path(cfg, "data.path")
-    with np.load(path) as f:
-        missing = [k for k in SPLIT_FILES if k not in f.files]
-        if missing:
-            raise ValueError(f"data.path={path!r} lacks arrays {missing}; "
-                             f"it must hold {list(SPLIT_FILES)}")
-        return {k: f[k] for k in SPLIT_FILES}
+    with _reading(path):
+        with np.load(path) as f:
+            missing = [k for k in SPLIT_FILES if k not in f.files]
+            if missing:
+                raise ValueError(f"data.path={path!r} lacks arrays {missing}; "
+                                 f"it must hold {list(SPLIT_FILES)}")
+            return {k: f[k] for k in SPLIT_FILES}
 
 
 def load_npy_dir(cfg):
     """A folder with x_train.npy, y_train.npy, x_test.npy, y_test.npy (e.g. CINIC-10)."""
+    files = _npy_files(cfg)
+    out = {}
+    for k, f in files.items():
+        with _reading(f):
+            out[k] = np.load(f)
+    return out
+
+
+def _npy_files(cfg):
     path = _existing_path(cfg, "data.path")
     files = {k: os.path.join(path, k + ".npy") for k in SPLIT_FILES}
     missing = [f for f in files.values() if not os.path.isfile(f)]
     if missing:
         raise ValueError(f"data.path={path!r} lacks files {missing}")
-    return {k: np.load(f) for k, f in files.items()}
+    return files
+
+
+@contextlib.contextmanager
+def _reading(path):
+    """numpy's errors for a damaged file name no file (and one speaks of pickled data)."""
+    try:
+        yield
+    except ValueError as e:
+        if str(e).startswith("data.path="):
+            raise
+        raise ValueError(f"data.path: {path!r} is not a readable numpy file (damaged or "
+                         f"not .npz/.npy: {e})") from e
+    except (OSError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(f"data.path: {path!r} could not be read ({type(e).__name__}: {e}); "
+                         "is it a complete .npz/.npy file?") from e
+
+
+def peek_sizes(cfg):
+    """(n_train, n_test) from the files' headers, without loading the data; None when the
+    source cannot tell cheaply (TFDS not yet prepared). For the config checks that need them."""
+    if cfg.source == "digits":
+        return DIGITS_SIZES
+    if cfg.source == "npz":
+        path = _existing_path(cfg, "data.path")
+        with _reading(path), zipfile.ZipFile(path) as z:
+            names = set(z.namelist())
+            missing = [k for k in SPLIT_FILES if k + ".npy" not in names]
+            if missing:
+                raise ValueError(f"data.path={path!r} lacks arrays {missing}; "
+                                 f"it must hold {list(SPLIT_FILES)}")
+            return tuple(_npy_length(z.open(f"y_{s}.npy"), path) for s in ("train", "test"))
+    if cfg.source == "npy_dir":
+        files = _npy_files(cfg)
+        sizes = []
+        for split in ("train", "test"):
+            with open(files["y_" + split], "rb") as f:
+                sizes.append(_npy_length(f, files["y_" + split]))
+        return tuple(sizes)
+    return None
+
+
+def _npy_length(f, path):
+    with _reading(path):
+        major, _ = np.lib.format.read_magic(f)
+        read = (np.lib.format.read_array_header_1_0 if major == 1
+                else np.lib.format.read_array_header_2_0)
+        shape = read(f)[0]
+    return shape[0] if shape else 0
 
 
 def load_tfds(cfg):

@@ -11,6 +11,7 @@ import socket
 import optuna
 
 from datadiet.hpo import space as space_lib
+from datadiet.training.finite import Diverged
 from datadiet.training.loop import train
 from datadiet.training.rundir import RunDir
 
@@ -73,18 +74,19 @@ class Objective:
                      self.defaults)
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         trial.set_user_attr("run_dir", run.path)
-        run.set_status("running", trial=trial.number)
         reporter = _Reporter(trial, run, self.hpo.max_epochs)
-        try:
-            train(config, self.dataset, self.make_selector(config, self.dataset), run,
-                  on_epoch=reporter)
-        except optuna.TrialPruned:
-            run.set_status("pruned", epoch=reporter.last_epoch, value=reporter.last_value)
-            raise
-        except BaseException as e:
-            run.set_status("failed", error=repr(e))
-            raise
-        run.set_status("done", value=reporter.last_value, epoch=reporter.last_epoch)
+        with run.active(trial=trial.number):  # a failure or a stop is recorded there
+            try:
+                train(config, self.dataset, self.make_selector(config, self.dataset), run,
+                      on_epoch=reporter)
+            except optuna.TrialPruned:
+                run.set_status("pruned", epoch=reporter.last_epoch, value=reporter.last_value)
+                raise
+            except Diverged as e:  # a result of its hyper-parameters: it keeps its budget place
+                run.set_status("diverged", error=str(e), epoch=reporter.last_epoch)
+                trial.set_user_attr("diverged", str(e))
+                raise optuna.TrialPruned(str(e)) from e
+            run.set_status("done", value=reporter.last_value, epoch=reporter.last_epoch)
         return reporter.last_value
 
 

@@ -37,8 +37,7 @@ def compute_scores(config, workdir):
     """Runs (or resumes) the scores job; returns {file name: mean scores}."""
     validate_config(config)
     run = RunDir(workdir, config, default_config())
-    run.set_status("running")
-    try:
+    with run.active():
         # One dataset for every seed: with label noise, all seeds see the same corrupted labels.
         dataset = load_dataset(config.data, config.seed)
         if dataset.label_noise is not None:
@@ -48,10 +47,7 @@ def compute_scores(config, workdir):
         for seed in seeds:
             per_seed[seed] = _score_seed(config, dataset, seed, run.file(f"seeds/seed_{seed}"))
         means = _write_means(config, dataset, run, seeds, per_seed)
-    except BaseException as e:
-        run.set_status("failed", error=repr(e))
-        raise
-    run.set_status("done", scores=sorted(means))
+        run.set_status("done", scores=sorted(means))
     return means
 
 
@@ -95,23 +91,23 @@ def _score_seed(config, dataset, seed, seed_dir):
                 for name, values in scores.items():
                     _save(score_dir, f"{name}_epoch{epoch}", values, {"step": int(state.step)})
 
-    seed_run.set_status("running")
     # Forgetting events need the whole run; the other scores only up to their last epoch.
     whole_run = any(n in s.names for n in RUN_SCORES)
     stop = None if whole_run else int(max(s.epochs + ((s.embeddings,) if s.embeddings >= 0 else ())))
-    final = train(seed_config, dataset, Subset.full(dataset.n_train), seed_run,
-                  on_step=(lambda *a: [f(*a) for f in on_step]) if on_step else None,
-                  on_epoch=on_epoch, stop_epoch=stop)
-    last = {"step": int(final["train"]["step"])}
-    if tracker is not None:
-        _save(score_dir, "forgetting", tracker.scores(), last)
-    if aum is not None:
-        _save(score_dir, "aum", aum.scores(), last)
-    if "dyn_unc" in s.names:
-        p_true = [np.load(os.path.join(score_dir, f"p_true_epoch{t}.npy"))
-                  for t in range(1, int(config.train.epochs) + 1)]
-        _save(score_dir, "dyn_unc", dyn_unc_scores(p_true, s.dyn_unc_window), last)
-    seed_run.set_status("done", final=final)
+    with seed_run.active():
+        final = train(seed_config, dataset, Subset.full(dataset.n_train), seed_run,
+                      on_step=(lambda *a: [f(*a) for f in on_step]) if on_step else None,
+                      on_epoch=on_epoch, stop_epoch=stop)
+        last = {"step": int(final["train"]["step"])}
+        if tracker is not None:
+            _save(score_dir, "forgetting", tracker.scores(), last)
+        if aum is not None:
+            _save(score_dir, "aum", aum.scores(), last)
+        if "dyn_unc" in s.names:
+            p_true = [np.load(os.path.join(score_dir, f"p_true_epoch{t}.npy"))
+                      for t in range(1, int(config.train.epochs) + 1)]
+            _save(score_dir, "dyn_unc", dyn_unc_scores(p_true, s.dyn_unc_window), last)
+        seed_run.set_status("done", final=final)
     out = {}
     for name in score_file_names(s):
         if name == "input_norm":

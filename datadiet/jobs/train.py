@@ -32,8 +32,7 @@ def train_and_evaluate(config, workdir, dataset=None, on_epoch=None):
     if run.status().get("state") == "done":
         print(f"{run.path} is already done; nothing to do.")
         return run.status()["final"]
-    run.set_status("running")
-    try:
+    with run.active():  # the lock, status and heartbeat; a stop or failure is recorded
         if dataset is None:
             dataset = load_dataset(config.data, config.seed)
         if dataset.label_noise is not None:
@@ -43,10 +42,7 @@ def train_and_evaluate(config, workdir, dataset=None, on_epoch=None):
             final = train_streaming(config, dataset, run, on_epoch=on_epoch)
         else:
             final = train(config, dataset, make_selector(config, dataset), run, on_epoch=on_epoch)
-    except BaseException as e:  # incl. KeyboardInterrupt: the status must not say "running"
-        run.set_status("failed", error=repr(e))
-        raise
-    run.set_status("done", final=final)
+        run.set_status("done", final=final)
     return final
 
 

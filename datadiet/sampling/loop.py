@@ -22,10 +22,11 @@ from datadiet import parallel
 from datadiet.data import augment
 from datadiet.sampling.diagnostics import diagnostics
 from datadiet.sampling.methods import make_sampler
-from datadiet.training import optim
+from datadiet.training import optim, preemption
 from datadiet.training.driver import drive
 from datadiet.training.durations import resolve_duration
 from datadiet.training.evaluate import chunk_length, make_evaluator, pad_rows
+from datadiet.training.finite import check_block
 from datadiet.training.loop import build_model, check_batch_split
 from datadiet.training.state import apply_model, create_state
 from datadiet.training.step import make_batch_fn, make_train_step, prediction_entropy
@@ -58,7 +59,7 @@ def make_stream_step(graphdef, tx, dataset, sampler, seed, mesh=None):
         state, out = train_step(state, batch, weights)
         sstate = sampler.update(sstate, ids, weights, out)
         return state, sstate, {"loss": out["loss"], "correct": out["correct"],
-                               "weights": weights, "ids": ids}
+                               "weights": weights, "ids": ids, "finite": out["finite"]}
 
     return stream_step
 
@@ -128,10 +129,12 @@ class StreamTrainer:
     def train_block(self, epoch, first_step, step, started, tick):
         state, sstate, outs = self.state, self.sstate, []
         for s in range(first_step, step):
+            preemption.check()  # a Python flag: a SIGTERM stops the run between steps
             state, sstate, out = self.stream_step(state, sstate, self.images, self.labels,
                                                   np.int32(s))
             outs.append(out)
             tick(1)
+        check_block(jnp.stack([o["finite"] for o in outs]), first_step, epoch)
         self.state, self.sstate = state, sstate
         real = jnp.stack([o["weights"] for o in outs]) > 0  # padding does not count
         n_real = jnp.maximum(real.sum(), 1)

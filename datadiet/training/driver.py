@@ -14,7 +14,7 @@ A trainer supplies what differs between loops:
 """
 import time
 
-from datadiet.training import logging
+from datadiet.training import logging, preemption
 from datadiet.training.checkpoint import Checkpointer
 
 
@@ -70,15 +70,18 @@ def drive(config, run, trainer, duration, lr_at, evaluate, on_epoch=None, stop_e
             if on_epoch is not None:
                 on_epoch(epoch + 1, trainer.state,
                          {"train": final["train"], "test": final["test"] if test else None})
-            if last or (epoch + 1) % t.checkpoint_every_epochs == 0:
+            # A stop asked for during the epoch's evaluation or logging still gets this epoch's
+            # checkpoint (a stop during its steps abandons the epoch: the loops raise there).
+            if last or (epoch + 1) % t.checkpoint_every_epochs == 0 or preemption.requested():
                 saving = time.time()  # elapsed and overhead both up to here: a resume goes on
                 checkpointer.save(step, trainer.items(), {
                     "epoch": epoch, "step": step, "elapsed": saving - started,
                     "overhead": overhead + saving - trained})
-                if writer is not None:  # a kill loses no TensorBoard point already checkpointed
-                    writer.flush()
+            if writer is not None:  # every evaluation's points on disk: a kill loses none
+                writer.flush()
             overhead += time.time() - trained
             logging.show_progress(bar, train, final)
+            preemption.check()
     finally:
         if bar is not None:
             bar.close()

@@ -10,7 +10,7 @@ def tensorboard_writer(run, config, step):
     if not config.log.tensorboard:
         return None
     from tensorboardX import SummaryWriter  # optional: only runs that log TensorBoard need it
-    return SummaryWriter(run.file("tb"), purge_step=step or None)
+    return SummaryWriter(run.file("tb"), purge_step=step)
 
 
 def progress_bar(config, run, total_steps, step):

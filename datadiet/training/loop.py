@@ -8,11 +8,12 @@ import jax.numpy as jnp
 
 from datadiet import parallel
 from datadiet.models import get_model
-from datadiet.training import optim
+from datadiet.training import optim, preemption
 from datadiet.training.checkpoint import Checkpointer
 from datadiet.training.driver import drive
 from datadiet.training.durations import resolve_duration
 from datadiet.training.evaluate import make_evaluator
+from datadiet.training.finite import check_block
 from datadiet.training.rundir import RunDir
 from datadiet.training.state import create_state
 from datadiet.training.step import make_batch_fn, make_train_step
@@ -113,17 +114,20 @@ class EpochTrainer:
                                f"fewer than its epoch_sizes promised")
         ids_dev = parallel.put_global(ids[:step - first_step], mesh, batch_axis=1)
         w_dev = parallel.put_global(weights[:step - first_step], mesh, batch_axis=1)
-        losses, correct = [], []
+        losses, correct, finite = [], [], []
         state = self.state
         for s in range(step - first_step):
+            preemption.check()  # a Python flag: a SIGTERM stops the run between steps
             batch, batch_weights = self.make_batch(self.images, self.labels, ids_dev, w_dev, s,
                                                    self.key, first_step + s)
             state, out = self.train_step(state, batch, batch_weights)
             losses.append(out["loss"])
             correct.append(out["correct"])
+            finite.append(out["finite"])
             if self.on_step is not None:
                 self.on_step(first_step + s, s, ids_dev, batch_weights, out)
             tick(1)
+        check_block(jnp.stack(finite), first_step, epoch)  # before the state is kept
         self.state = state
         real = w_dev > 0  # padding and zero-weight examples do not count in train metrics
         n_real = jnp.maximum(real.sum(), 1)

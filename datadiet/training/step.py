@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import optax
 
 from datadiet.data import augment
+from datadiet.training.finite import finite_flags
 from datadiet.training.state import apply_model
 
 
@@ -46,7 +47,8 @@ def make_train_step(graphdef, tx, reduction="weighted_mean"):
         # Per-example outputs in train mode: forgetting events and samplers read these.
         out = {"loss": losses, "correct": jnp.argmax(logits, -1) == batch["y"],
                "entropy": prediction_entropy(logits), "batch_loss": loss,
-               "logit_margin": logit_margin(logits, batch["y"])}
+               "logit_margin": logit_margin(logits, batch["y"]),
+               "finite": finite_flags(loss, state.params)}
         return state, out
 
     return train_step

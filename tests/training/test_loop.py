@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from analysis import tensorboard_history
 from conftest import ROOT
 from tiny_config import tiny_config
 from datadiet.data import load_dataset
@@ -91,6 +92,7 @@ def _train_cmd(workdir, *overrides):
 @pytest.mark.parametrize("overrides", [[], ["--config.sampling.method=plb"]],
                          ids=["epochs", "streaming"])
 def test_killed_run_resumes_to_the_same_final_metrics(tmp_path, overrides):
+    overrides = [*overrides, "--config.log.tensorboard=True"]
     reference, killed = str(tmp_path / "ref"), str(tmp_path / "killed")
     subprocess.run(_train_cmd(reference, *overrides), check=True, capture_output=True, cwd=ROOT)
     proc = subprocess.Popen(_train_cmd(killed, *overrides), stdout=subprocess.DEVNULL,
@@ -108,6 +110,15 @@ def test_killed_run_resumes_to_the_same_final_metrics(tmp_path, overrides):
     subprocess.run(_train_cmd(killed, *overrides), check=True, capture_output=True, cwd=ROOT)
     assert _metrics(killed) == _metrics(reference)
     assert json.load(open(os.path.join(killed, "status.json")))["state"] == "done"
+    # TensorBoard's history is complete too: every logged loss, once, at its step
+    events = _metrics(killed)
+    assert tensorboard_history.scalars(os.path.join(killed, "tb")) == tensorboard_history.scalars(
+        os.path.join(reference, "tb"))
+    for split in ("train", "test"):
+        logged = {e["step"]: e["loss"] for e in events if e["split"] == split}
+        shown = tensorboard_history.scalars(os.path.join(killed, "tb"))[f"{split}/loss"]
+        assert shown.keys() == logged.keys()
+        np.testing.assert_allclose([shown[s] for s in logged], list(logged.values()), rtol=1e-6)
 
 
 def test_two_devices_give_the_same_losses_as_one(tmp_path):
@@ -191,7 +202,7 @@ def test_fields_added_later_at_their_default_do_not_orphan_a_run(tmp_path):
     from datadiet.config import default_config
     from datadiet.training.rundir import RunDir
     config = tiny_config()
-    RunDir(str(tmp_path), config, default_config())
+    RunDir(str(tmp_path), config, default_config()).set_status("done")  # a finished run
     path = tmp_path / "config.json"
     old = json.load(open(path))
     del old["prune"]  # as written by a version of the code without the `prune` section
