@@ -11,6 +11,7 @@ diagnostics, evaluation and checkpoints.
 """
 import dataclasses
 import functools
+import time
 
 import jax
 import jax.numpy as jnp
@@ -127,9 +128,10 @@ class StreamTrainer:
                 self.outputs(self.state, self.images, self.labels, np.arange(self.n))), self.mesh)
 
     def train_block(self, epoch, first_step, step, started, tick):
-        state, sstate, outs = self.state, self.sstate, []
+        state, sstate, outs, began = self.state, self.sstate, [], time.time()
         for s in range(first_step, step):
-            preemption.check()  # a Python flag: a SIGTERM stops the run between steps
+            # a Python flag: a SIGTERM stops the run between steps (or lets the block finish)
+            preemption.check(s - first_step, step - first_step, began)
             state, sstate, out = self.stream_step(state, sstate, self.images, self.labels,
                                                   np.int32(s))
             outs.append(out)

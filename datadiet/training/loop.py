@@ -1,6 +1,7 @@
 """The epoch trainer: the training set on device, each epoch's examples picked by a selector,
 one jitted weighted step per batch, run by the shared driver (training/driver.py)."""
 import os
+import time
 from typing import Any, NamedTuple
 
 import jax
@@ -115,9 +116,10 @@ class EpochTrainer:
         ids_dev = parallel.put_global(ids[:step - first_step], mesh, batch_axis=1)
         w_dev = parallel.put_global(weights[:step - first_step], mesh, batch_axis=1)
         losses, correct, finite = [], [], []
-        state = self.state
+        state, began = self.state, time.time()
         for s in range(step - first_step):
-            preemption.check()  # a Python flag: a SIGTERM stops the run between steps
+            # a Python flag: a SIGTERM stops the run between steps (or lets the epoch finish)
+            preemption.check(s, step - first_step, began)
             batch, batch_weights = self.make_batch(self.images, self.labels, ids_dev, w_dev, s,
                                                    self.key, first_step + s)
             state, out = self.train_step(state, batch, batch_weights)

@@ -165,6 +165,19 @@ def test_sigterm_marks_the_run_preempted_and_a_rerun_resumes(tmp_path):
     assert _status(stopped)["state"] == "done"
 
 
+def test_a_stop_finishes_the_epoch_only_when_its_rest_fits_in_the_grace_time(monkeypatch):
+    from datadiet.training import preemption
+    preemption.check(5, 10, time.time() - 100)  # no signal: nothing happens
+    monkeypatch.setattr(preemption, "_received", [signal.SIGTERM])
+    monkeypatch.setattr(preemption, "GRACE_SECONDS", 15.0)
+    preemption.check(5, 10, time.time() - 1.0)  # 5 steps at 0.2 s: 1 s left, it finishes
+    with pytest.raises(preemption.Preempted, match="SIGTERM") as stopped:
+        preemption.check(5, 10, time.time() - 100.0)  # 100 s left: it stops now
+    assert stopped.value.exit_code == 143
+    with pytest.raises(preemption.Preempted):
+        preemption.check()  # between epochs (the driver): always
+
+
 def test_the_heartbeat_is_refreshed_while_running(tmp_path, monkeypatch):
     monkeypatch.setattr(rundir_lib, "HEARTBEAT_SECONDS", 0.05)
     run = RunDir(str(tmp_path), tiny_config(), default_config())
