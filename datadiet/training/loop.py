@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from datadiet import parallel
+from datadiet.data import pipeline
 from datadiet.models import get_model
 from datadiet.training import optim
 from datadiet.training.checkpoint import Checkpointer
@@ -15,7 +16,7 @@ from datadiet.training.durations import resolve_duration
 from datadiet.training.evaluate import make_evaluator
 from datadiet.training.rundir import RunDir
 from datadiet.training.state import create_state
-from datadiet.training.step import make_batch_fn, make_train_step
+from datadiet.training.step import make_batch_fn, make_gathered_batch_fn, make_train_step
 
 
 class SelectionContext(NamedTuple):
@@ -25,7 +26,7 @@ class SelectionContext(NamedTuple):
     mesh: Any
     run: RunDir
     started: float  # time.time() of the run's start (resumes included): for event times
-    images: Any  # the training set on device, in source order
+    images: Any  # the training set on device, in source order (None: data.pipeline="host")
     labels: Any
 
 
@@ -85,10 +86,16 @@ class EpochTrainer:
         self.config, self.selector, self.graphdef, self.mesh, self.run = (
             config, selector, graphdef, mesh, run)
         self.state, self.on_step = state, on_step
+        self.train_step = make_train_step(graphdef, tx)
+        self.key = jax.random.key(config.seed)
+        self.host = dataset.pipeline == "host"
+        if self.host:  # the training set stays on the host: batches come gathered
+            self.dataset, self.images = dataset, None
+            self.labels, self.make_batch = None, make_gathered_batch_fn(dataset)
+            return
         self.images = parallel.put_global(dataset.x_train, mesh)
         self.labels = parallel.put_global(dataset.y_train, mesh)
-        self.train_step, self.make_batch = make_train_step(graphdef, tx), make_batch_fn(dataset)
-        self.key = jax.random.key(config.seed)
+        self.make_batch = make_batch_fn(dataset)
 
     def items(self):
         return {"state": self.state}
@@ -111,6 +118,9 @@ class EpochTrainer:
         if len(ids) < step - first_step:
             raise RuntimeError(f"epoch {epoch}: the selector gave {len(subset)} examples, "
                                f"fewer than its epoch_sizes promised")
+        if self.host:
+            return self._train_host_block(ids[:step - first_step], weights[:step - first_step],
+                                          first_step, tick)
         ids_dev = parallel.put_global(ids[:step - first_step], mesh, batch_axis=1)
         w_dev = parallel.put_global(weights[:step - first_step], mesh, batch_axis=1)
         losses, correct = [], []
@@ -126,6 +136,29 @@ class EpochTrainer:
             tick(1)
         self.state = state
         real = w_dev > 0  # padding and zero-weight examples do not count in train metrics
+        n_real = jnp.maximum(real.sum(), 1)
+        return {"loss": float((jnp.stack(losses) * real).sum() / n_real),
+                "accuracy": float((jnp.stack(correct) * real).sum() / n_real)}
+
+    def _train_host_block(self, ids, weights, first_step, tick):
+        """train_block's steps with batches from the host pipeline: the same batches, the same
+        step; on_step gets the batch's ids as a [1, B] epoch and s = 0."""
+        losses, correct, used = [], [], []
+        state = self.state
+        batches = pipeline.epoch_batches(self.dataset.x_train, self.dataset.y_train, ids,
+                                         weights, self.mesh)
+        for s, b in enumerate(batches):
+            batch, batch_weights = self.make_batch(b["x"], b["y"], b["w"], self.key,
+                                                   first_step + s)
+            state, out = self.train_step(state, batch, batch_weights)
+            losses.append(out["loss"])
+            correct.append(out["correct"])
+            used.append(batch_weights)
+            if self.on_step is not None:
+                self.on_step(first_step + s, 0, b["ids"][None], batch_weights, out)
+            tick(1)
+        self.state = state
+        real = jnp.stack(used) > 0
         n_real = jnp.maximum(real.sum(), 1)
         return {"loss": float((jnp.stack(losses) * real).sum() / n_real),
                 "accuracy": float((jnp.stack(correct) * real).sum() / n_real)}
