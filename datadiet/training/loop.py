@@ -1,4 +1,5 @@
-"""The epoch trainer: the training set on device, each epoch's examples picked by a selector,
+"""The epoch trainer: the training set on device (or, data.pipeline="host", batches from the
+host pipeline, data/pipeline.py), each epoch's examples picked by a selector,
 one jitted weighted step per batch, run by the shared driver (training/driver.py)."""
 import os
 from typing import Any, NamedTuple
@@ -171,7 +172,8 @@ def train(config, dataset, selector, run, on_step=None, on_epoch=None, stop_epoc
     `subset_for_epoch(epoch, context) -> Subset` (context: a SelectionContext; it may run a
     selection there and log it) and `epoch_sizes(num_epochs) -> [size per epoch]`.
     on_step(step, s, epoch_ids, batch_weights, out) is an optional host callback (trackers): batch
-    s of the epoch's [steps, B] ids; it gets device arrays and should not block on them.
+    s of the epoch's [steps, B] ids (data.pipeline="host": the batch's own [1, B] ids and s = 0);
+    it gets device arrays and should not block on them.
     on_epoch(epoch, state, metrics) and stop_epoch: see driver.drive.
     """
     if not hasattr(selector, "subset_for_epoch"):
