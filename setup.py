@@ -24,6 +24,7 @@ setup(
         "importlib_resources",  # tensorflow-datasets imports it without declaring it
         "pillow",
         "pyarrow",  # python -m datadiet.scores.export: Parquet tables of score sets
+        "grain",  # data.pipeline = "host": the host input pipeline (datadiet/data/pipeline.py)
     ],
     extras_require={
         # tfds.load / building datasets need TensorFlow; data_source over array_record does not.

@@ -54,6 +54,11 @@ def validate_config(config):
     if len(chosen) > 1:
         raise ValueError(f"{' and '.join(chosen)}: choose one way to pick the training examples "
                          "(the others stay 'none')")
+    if config.data.pipeline == "host" and config.sampling.method != "none":
+        # the streaming step draws its ids and gathers the batch on device in one jitted step
+        raise ValueError(f"data.pipeline='host' does not support sampling.method="
+                         f"{config.sampling.method!r} (streaming samplers gather on device): "
+                         "use data.pipeline='device'")
     validate_scores_config(config.scores)
     if config.job == "scores":
         _validate_scores_job(config)

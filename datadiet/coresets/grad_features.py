@@ -11,6 +11,7 @@ import numpy as np
 
 from datadiet import parallel
 from datadiet.coresets.config import GRAD_MODES
+from datadiet.data import pipeline
 from datadiet.data.augment import normalize
 from datadiet.pergrad.grads import per_example_grads
 from datadiet.pergrad.last_layer import last_layer_grads
@@ -21,6 +22,11 @@ from datadiet.training.evaluate import chunk_length, pad_rows
 def _chunk(graphdef, fn, params, batch_stats, images, labels, idx, mean, std):
     x = normalize(images[idx], mean, std)
     return fn(graphdef, params, batch_stats, x, labels[idx])
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "fn"))
+def _gathered_chunk(graphdef, fn, params, batch_stats, x, labels, mean, std):
+    return fn(graphdef, params, batch_stats, normalize(x, mean, std), labels)
 
 
 @functools.lru_cache(maxsize=None)  # the same function object each time: no recompiles
@@ -51,6 +57,13 @@ def example_grads(context, dataset, ids, cfg):
     images, labels = context.images, context.labels
     mean, std = jnp.asarray(dataset.mean), jnp.asarray(dataset.std)
     state = context.state
+    if images is None:  # data.pipeline = "host": the host gathers each chunk's examples
+        out = [_gathered_chunk(context.graphdef, fn, state.params, state.batch_stats,
+                               *pipeline.gather_ids(dataset.x_train, dataset.y_train,
+                                                    padded[i * chunk:(i + 1) * chunk], mesh),
+                               mean, std)
+               for i in range(n_chunks)]
+        return jnp.concatenate(out)[: len(ids)]
     out = [_chunk(context.graphdef, fn, state.params, state.batch_stats, images, labels,
                   parallel.put_global(padded[i * chunk:(i + 1) * chunk], mesh, batch_axis=0),
                   mean, std)

@@ -23,7 +23,12 @@ def random_flip(rng, x):
 
 def prepare_batch(images, mean, std, idx, rng, augment, crop_pad):
     """images: all training images on device; idx: [B] ids. Returns normalised float32 [B,H,W,C]."""
-    x = normalize(images[idx], mean, std)
+    return prepare_gathered(images[idx], mean, std, rng, augment, crop_pad)
+
+
+def prepare_gathered(x, mean, std, rng, augment, crop_pad):
+    """prepare_batch of an already gathered batch x [B, H, W, C] (the host pipeline's)."""
+    x = normalize(x, mean, std)
     crop_rng, flip_rng = jax.random.split(rng)
     if augment in ("crop", "crop_flip") and crop_pad > 0:
         x = random_crop(crop_rng, x, crop_pad)

@@ -21,6 +21,10 @@ NORM_STATS = {
 KNOWN_CLASSES = {"cifar10": 10, "cifar100": 100, "svhn_cropped": 10, "mnist": 10,
                  "fashion_mnist": 10, "digits": 10}
 AUGMENTS = ("auto", "none", "crop", "flip", "crop_flip")
+# device: the training set is put on the devices whole, batches gathered there by id;
+# host: it stays in host memory (npy_dir: memory-mapped; tfds images: read by id from the
+# data_source) and the host pipeline (data/pipeline.py) reads each batch by id.
+PIPELINES = ("device", "host")
 MODALITIES = ("image", "tabular", "text")
 
 
@@ -36,6 +40,7 @@ def default_data_config():
     c.label_noise_seed = -1  # -1: use config.seed
     c.text_vocab = 2**14  # text: hash buckets of the tokenizer (id 0 pads)
     c.text_length = 128  # text: tokens kept per example
+    c.pipeline = "device"  # one of PIPELINES: where the training set lives (see README)
     return c
 
 
@@ -56,6 +61,7 @@ class Dataset:
     # token ids (mean 0, std 1: the shared batch path casts them to float32, exact below 2^24,
     # and the text model casts them back)
     modality: str = "image"
+    pipeline: str = "device"  # "host": x_train / x_test stay on the host (data/pipeline.py)
 
     @property
     def n_train(self):
@@ -70,6 +76,8 @@ def validate_data_config(cfg):
     """Checks the fields themselves, before anything is loaded."""
     if cfg.source not in sources.SOURCES:
         raise ValueError(f"data.source={cfg.source!r} is not one of {sorted(sources.SOURCES)}")
+    if cfg.get("pipeline", "device") not in PIPELINES:
+        raise ValueError(f"data.pipeline={cfg.pipeline!r} is not one of {list(PIPELINES)}")
     if cfg.augment not in AUGMENTS:
         raise ValueError(f"data.augment={cfg.augment!r} is not one of {list(AUGMENTS)}")
     if not 0.0 <= cfg.label_noise < 1.0:
@@ -131,7 +139,7 @@ def load_dataset(cfg, seed):
     return Dataset(name=cfg.name, x_train=x_train, y_train=y_train, x_test=arrays["x_test"],
                    y_test=arrays["y_test"], num_classes=num_classes, mean=mean, std=std,
                    augment=augment, crop_pad=cfg.crop_pad, label_noise=record,
-                   modality=modality)
+                   modality=modality, pipeline=cfg.get("pipeline", "device"))
 
 
 def _inferred_classes(y):
@@ -174,9 +182,11 @@ def _modality(x):
 
 def _validated_arrays(arrays, source):
     """(arrays, modality), or a ValueError saying what is wrong."""
-    out, modality = {}, _modality(np.asarray(arrays["x_train"]))
+    # a memory map stays an np.memmap (asanyarray); a LazyImages source is read by id only
+    as_array = lambda a: a if isinstance(a, sources.LazyImages) else np.asanyarray(a)
+    out, modality = {}, _modality(as_array(arrays["x_train"]))
     for split in ("train", "test"):
-        x, y = np.asarray(arrays["x_" + split]), np.asarray(arrays["y_" + split])
+        x, y = as_array(arrays["x_" + split]), np.asarray(arrays["y_" + split])
         if _modality(x) != modality or modality is None:
             raise ValueError(f"x_{split} from source {source!r} has shape {x.shape}, dtype "
                              f"{x.dtype}; expected [N, H, W, C] (or [N, H, W]) images, float "
@@ -194,9 +204,9 @@ def _validated_arrays(arrays, source):
         if modality == "text":
             if x.min() < 0:
                 raise ValueError(f"x_{split} holds negative token ids")
-            x = x.astype(np.int32)
+            x = x.astype(np.int32, copy=False)  # copy=False: a memory map stays one
         elif modality == "tabular":
-            x = x.astype(np.float32)
+            x = x.astype(np.float32, copy=False)
         if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
             raise ValueError(f"y_{split} must be a 1-D integer array, got shape {y.shape} "
                              f"dtype {y.dtype}")

@@ -51,10 +51,20 @@ def load_npz(cfg):
 def load_npy_dir(cfg):
     """A folder with x_train.npy, y_train.npy, x_test.npy, y_test.npy (e.g. CINIC-10)."""
     files = _npy_files(cfg)
+    # The host pipeline reads examples by id from the files: memory-mapped, never loaded whole.
+    mmap_mode = "r" if cfg.get("pipeline", "device") == "host" else None
     out = {}
     for k, f in files.items():
-        with _reading(f):
-            out[k] = np.load(f)
+        try:
+            out[k] = np.load(f, mmap_mode=mmap_mode)
+        except (ValueError, OSError) as e:
+            raise ValueError(f"data.path: {f} is not a readable .npy file ({e})") from e
+    for split in ("train", "test"):
+        x, y = out["x_" + split], out["y_" + split]
+        if x.ndim < 2 or y.ndim != 1 or len(x) != len(y):
+            raise ValueError(f"data.path: {files['x_' + split]} has shape {x.shape} but "
+                             f"{files['y_' + split]} has shape {y.shape}: expected one label "
+                             "per example, x as [N, ...]")
     return out
 
 
@@ -143,6 +153,10 @@ def _tfds_split(cfg, split):
 
     source = tfds.data_source(cfg.name, split=split, data_dir=cfg.get("path") or None,
                               download=True)
+    if cfg.get("pipeline", "device") == "host" and cfg.name in TFDS_IMAGES:
+        # images stay in the data_source, read by id; the labels are read once
+        labels = [int(source[i]["label"]) for i in range(len(source))]
+        return LazyImages(source), np.asarray(labels, np.int64)
     examples = [source[i] for i in range(len(source))]
     if cfg.name in TFDS_TABULAR:
         x_key, y_key = TFDS_TABULAR[cfg.name]
@@ -155,6 +169,30 @@ def _tfds_split(cfg, split):
         y_key = "label"
         x = np.stack([np.asarray(e["image"]) for e in examples])
     return x, np.asarray([int(e[y_key]) for e in examples], np.int64)
+
+
+class LazyImages:
+    """A TFDS data_source's images as a read-only [N, H, W, C] array, read by id (an int, an
+    int array or a slice): what the host pipeline gathers its batches from."""
+
+    def __init__(self, source, key="image"):
+        self.source, self.key = source, key
+        first = np.asarray(source[0][key])
+        self.shape, self.dtype = (len(source),) + first.shape, first.dtype
+        self.ndim = len(self.shape)
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __getitem__(self, ids):
+        if isinstance(ids, slice):
+            ids = np.arange(*ids.indices(len(self)))
+        if np.ndim(ids) == 0:
+            return np.asarray(self.source[int(ids)][self.key])
+        ids = np.asarray(ids)
+        images = [np.asarray(self.source[int(i)][self.key]) for i in ids.reshape(-1)]
+        return np.stack(images).reshape(ids.shape + self.shape[1:]) if images else \
+            np.zeros((0,) + self.shape[1:], self.dtype)
 
 
 def _as_str(value):

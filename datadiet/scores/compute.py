@@ -5,10 +5,12 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
 
-from datadiet.data import augment
+from datadiet.data import augment, pipeline
 from datadiet.pergrad import per_example_grad_norms
-from datadiet.pergrad.chunks import map_chunks
+from datadiet.parallel import data_mesh
+from datadiet.pergrad.chunks import chunk_length, map_chunks
 from datadiet.scores import definitions
 from datadiet.training.state import apply_model
 
@@ -41,14 +43,31 @@ def state_scores(graphdef, params, batch_stats, dataset, names, chunk_size=256,
     """{name: float32 [n_train]} for `names` among FORWARD_SCORES + ("grand",)."""
     out = {}
     forward = [n for n in names if n in definitions.FORWARD_SCORES]
+    replicated = (params, batch_stats, jnp.asarray(dataset.mean), jnp.asarray(dataset.std))
     if forward:
         fn = functools.partial(_forward_scores, graphdef)
-        replicated = (params, batch_stats, jnp.asarray(dataset.mean), jnp.asarray(dataset.std))
-        scores = map_chunks(fn, replicated, dataset.x_train, dataset.y_train, chunk_size)
+        scores = (_host_chunks(fn, replicated, dataset, chunk_size) if dataset.pipeline == "host"
+                  else map_chunks(fn, replicated, dataset.x_train, dataset.y_train, chunk_size))
         out.update({n: np.asarray(scores[n], np.float32) for n in forward})
-    if "grand" in names:
+    if "grand" in names and dataset.pipeline == "host":
+        def grand(params, batch_stats, mean, std, x, y):
+            return per_example_grad_norms(graphdef, params, batch_stats,
+                                          augment.normalize(x, mean, std), y,
+                                          chunk_size=grand_chunk_size)
+
+        out["grand"] = _host_chunks(grand, replicated, dataset, grand_chunk_size).astype(np.float32)
+    elif "grand" in names:
         out["grand"] = np.concatenate([
             np.asarray(per_example_grad_norms(graphdef, params, batch_stats, x, y,
                                               chunk_size=grand_chunk_size))
             for x, y in _normalized_blocks(dataset)]).astype(np.float32)
     return out
+
+
+def _host_chunks(fn, replicated, dataset, chunk_size):
+    """fn over the training set streamed from the host (data.pipeline = "host"): each process
+    reads its rows of every chunk, the outputs are gathered in source order."""
+    mesh = data_mesh()
+    replicated = jax.device_put(replicated, NamedSharding(mesh, P()))
+    return pipeline.map_source_chunks(fn, replicated, dataset.x_train, dataset.y_train,
+                                      chunk_length(dataset.n_train, chunk_size), mesh)

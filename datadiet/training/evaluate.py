@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from datadiet import parallel
+from datadiet.data import pipeline
 from datadiet.training.step import make_eval_step
 
 
@@ -32,6 +33,14 @@ def make_evaluator(graphdef, dataset, eval_batch_size, mesh):
     n = len(dataset.y_test)
     eb = chunk_length(n, eval_batch_size, mesh.size)
     chunks = -(-n // eb)
+    if dataset.pipeline == "host":  # streamed from the host, one chunk at a time
+        def evaluate_streamed(state):
+            sums = [eval_step(state.params, state.batch_stats, b["x"], b["y"], b["valid"])
+                    for _, _, b in pipeline.source_chunks(dataset.x_test, dataset.y_test, eb, mesh)]
+            loss, correct = (float(sum(s[j] for s in sums)) for j in range(2))
+            return {"loss": loss / n, "accuracy": correct / n}
+
+        return evaluate_streamed
     x, y = pad_rows(dataset.x_test, chunks * eb), pad_rows(dataset.y_test, chunks * eb)
     valid = pad_rows(np.ones(n, np.float32), chunks * eb)
     x, y, valid = (parallel.put_global(a.reshape((chunks, eb) + a.shape[1:]), mesh, batch_axis=1)

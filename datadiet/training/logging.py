@@ -5,12 +5,14 @@ TB_SCALARS = ("loss", "accuracy", "lr")
 
 
 def tensorboard_writer(run, config, step):
-    """A TensorBoard writer for run's tb/ (None when log.tensorboard is off); `purge_step`
-    drops events a resumed run is about to write again."""
+    """A TensorBoard writer for run's tb/ (None when log.tensorboard is off), resuming at
+    global `step`: TensorBoard drops the earlier files' points at steps >= purge_step, i.e.
+    those logged after the checkpoint, which this run writes again; the point at `step` itself
+    was logged before the checkpoint and stays."""
     if not config.log.tensorboard:
         return None
     from tensorboardX import SummaryWriter  # optional: only runs that log TensorBoard need it
-    return SummaryWriter(run.file("tb"), purge_step=step)
+    return SummaryWriter(run.file("tb"), purge_step=step + 1)
 
 
 def progress_bar(config, run, total_steps, step):

@@ -1,4 +1,5 @@
-"""The epoch trainer: the training set on device, each epoch's examples picked by a selector,
+"""The epoch trainer: the training set on device (or, data.pipeline="host", batches from the
+host pipeline, data/pipeline.py), each epoch's examples picked by a selector,
 one jitted weighted step per batch, run by the shared driver (training/driver.py)."""
 import os
 import time
@@ -8,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from datadiet import parallel
+from datadiet.data import pipeline
 from datadiet.models import get_model
 from datadiet.training import optim, preemption
 from datadiet.training.checkpoint import Checkpointer
@@ -17,7 +19,7 @@ from datadiet.training.evaluate import make_evaluator
 from datadiet.training.finite import check_block
 from datadiet.training.rundir import RunDir
 from datadiet.training.state import create_state
-from datadiet.training.step import make_batch_fn, make_train_step
+from datadiet.training.step import make_batch_fn, make_gathered_batch_fn, make_train_step
 
 
 class SelectionContext(NamedTuple):
@@ -27,7 +29,7 @@ class SelectionContext(NamedTuple):
     mesh: Any
     run: RunDir
     started: float  # time.time() of the run's start (resumes included): for event times
-    images: Any  # the training set on device, in source order
+    images: Any  # the training set on device, in source order (None: data.pipeline="host")
     labels: Any
 
 
@@ -87,10 +89,16 @@ class EpochTrainer:
         self.config, self.selector, self.graphdef, self.mesh, self.run = (
             config, selector, graphdef, mesh, run)
         self.state, self.on_step = state, on_step
+        self.train_step = make_train_step(graphdef, tx)
+        self.key = jax.random.key(config.seed)
+        self.host = dataset.pipeline == "host"
+        if self.host:  # the training set stays on the host: batches come gathered
+            self.dataset, self.images = dataset, None
+            self.labels, self.make_batch = None, make_gathered_batch_fn(dataset)
+            return
         self.images = parallel.put_global(dataset.x_train, mesh)
         self.labels = parallel.put_global(dataset.y_train, mesh)
-        self.train_step, self.make_batch = make_train_step(graphdef, tx), make_batch_fn(dataset)
-        self.key = jax.random.key(config.seed)
+        self.make_batch = make_batch_fn(dataset)
 
     def items(self):
         return {"state": self.state}
@@ -113,6 +121,9 @@ class EpochTrainer:
         if len(ids) < step - first_step:
             raise RuntimeError(f"epoch {epoch}: the selector gave {len(subset)} examples, "
                                f"fewer than its epoch_sizes promised")
+        if self.host:
+            return self._train_host_block(ids[:step - first_step], weights[:step - first_step],
+                                          first_step, tick)
         ids_dev = parallel.put_global(ids[:step - first_step], mesh, batch_axis=1)
         w_dev = parallel.put_global(weights[:step - first_step], mesh, batch_axis=1)
         losses, correct, finite = [], [], []
@@ -136,6 +147,29 @@ class EpochTrainer:
         return {"loss": float((jnp.stack(losses) * real).sum() / n_real),
                 "accuracy": float((jnp.stack(correct) * real).sum() / n_real)}
 
+    def _train_host_block(self, ids, weights, first_step, tick):
+        """train_block's steps with batches from the host pipeline: the same batches, the same
+        step; on_step gets the batch's ids as a [1, B] epoch and s = 0."""
+        losses, correct, used = [], [], []
+        state = self.state
+        batches = pipeline.epoch_batches(self.dataset.x_train, self.dataset.y_train, ids,
+                                         weights, self.mesh)
+        for s, b in enumerate(batches):
+            batch, batch_weights = self.make_batch(b["x"], b["y"], b["w"], self.key,
+                                                   first_step + s)
+            state, out = self.train_step(state, batch, batch_weights)
+            losses.append(out["loss"])
+            correct.append(out["correct"])
+            used.append(batch_weights)
+            if self.on_step is not None:
+                self.on_step(first_step + s, 0, b["ids"][None], batch_weights, out)
+            tick(1)
+        self.state = state
+        real = jnp.stack(used) > 0
+        n_real = jnp.maximum(real.sum(), 1)
+        return {"loss": float((jnp.stack(losses) * real).sum() / n_real),
+                "accuracy": float((jnp.stack(correct) * real).sum() / n_real)}
+
 
 def train(config, dataset, selector, run, on_step=None, on_epoch=None, stop_epoch=None):
     """Trains a fresh model on what `selector` picks each epoch, resuming from run's checkpoint.
@@ -144,7 +178,8 @@ def train(config, dataset, selector, run, on_step=None, on_epoch=None, stop_epoc
     `subset_for_epoch(epoch, context) -> Subset` (context: a SelectionContext; it may run a
     selection there and log it) and `epoch_sizes(num_epochs) -> [size per epoch]`.
     on_step(step, s, epoch_ids, batch_weights, out) is an optional host callback (trackers): batch
-    s of the epoch's [steps, B] ids; it gets device arrays and should not block on them.
+    s of the epoch's [steps, B] ids (data.pipeline="host": the batch's own [1, B] ids and s = 0);
+    it gets device arrays and should not block on them.
     on_epoch(epoch, state, metrics) and stop_epoch: see driver.drive.
     """
     if not hasattr(selector, "subset_for_epoch"):

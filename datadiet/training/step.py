@@ -86,6 +86,20 @@ def make_batch_fn(dataset):
     return make_batch
 
 
+def make_gathered_batch_fn(dataset):
+    """make_batch_fn's twin for the host pipeline: the batch arrives gathered, [B, ...] raw
+    inputs; normalisation and augmentation (the same keys) stay on device."""
+    mean, std = jnp.asarray(dataset.mean), jnp.asarray(dataset.std)
+    prepare = functools.partial(augment.prepare_gathered, augment=dataset.augment,
+                                crop_pad=dataset.crop_pad)
+
+    @jax.jit
+    def make_batch(x, labels, weights, key, step):
+        return {"x": prepare(x, mean, std, jax.random.fold_in(key, step)), "y": labels}, weights
+
+    return make_batch
+
+
 def make_eval_step(graphdef, dataset):
     mean, std = jnp.asarray(dataset.mean), jnp.asarray(dataset.std)
 
