@@ -7,7 +7,7 @@ TB_SCALARS = ("loss", "accuracy", "lr")
 def tensorboard_writer(run, config, step):
     """A TensorBoard writer for run's tb/ (None when log.tensorboard is off); `purge_step`
     drops events a resumed run is about to write again."""
-    if not config.log.tensorboard:
+    if not config.log.tensorboard or not run.primary:
         return None
     from tensorboardX import SummaryWriter  # optional: only runs that log TensorBoard need it
     return SummaryWriter(run.file("tb"), purge_step=step or None)
@@ -16,7 +16,8 @@ def tensorboard_writer(run, config, step):
 def progress_bar(config, run, total_steps, step):
     bs = config.train.batch_size
     return tqdm.tqdm(total=total_steps * bs, unit="ex", unit_scale=True, initial=step * bs,
-                     disable=not config.log.progress, desc=run.path.split("/")[-1])
+                     disable=not (config.log.progress and run.primary),
+                     desc=run.path.split("/")[-1])
 
 
 def show_progress(bar, train_metrics, final):

@@ -6,12 +6,15 @@
   checkpoints/      Orbax checkpoints (see checkpoint.py)
   label_noise.json  ids whose labels were changed, with old and new labels (when noise is on)
   tb/               TensorBoard event files
+
+In a multi-process run every process opens the RunDir and reads it; only the primary process
+(0) writes (`primary`; fileio's writers and `log` obey it), see datadiet/distributed.py.
 """
 import json
 import os
 import time
 
-from datadiet import config_tree, fileio
+from datadiet import config_tree, distributed, fileio
 
 
 # Config fields that change no result (what is logged and shown): a rerun may change them.
@@ -30,6 +33,7 @@ class RunDir:
         run's config.json lacks (added to the code later) and that `config` leaves at its
         default is the same run. Without it, any difference refuses the directory."""
         self.path = os.path.abspath(path)
+        self.primary = distributed.is_primary()  # the one process that writes (multi-process)
         os.makedirs(self.path, exist_ok=True)
         config_json = json.loads(config.to_json_best_effort())
         cfg_path = self.file("config.json")
@@ -56,13 +60,15 @@ class RunDir:
             return json.load(f)
 
     def set_status(self, state, **info):
+        # no barrier: error paths write it, and other processes may not be failing
         fileio.write_json(self.file("status.json"),
-                           {"state": state, "updated": time.time(), **info})
+                          {"state": state, "updated": time.time(), **info}, sync=False)
 
     # metrics.jsonl
     def log(self, **event):
-        with open(self.file("metrics.jsonl"), "a") as f:
-            f.write(json.dumps(event, sort_keys=True) + "\n")
+        if self.primary:
+            with open(self.file("metrics.jsonl"), "a") as f:
+                f.write(json.dumps(event, sort_keys=True) + "\n")
 
     def metrics(self):
         if not os.path.exists(self.file("metrics.jsonl")):
