@@ -17,6 +17,8 @@ joins fails every other after `initialization_timeout_seconds` (DATADIET_INIT_TI
 import itertools
 import json
 import os
+import sys
+import threading
 
 import jax
 
@@ -70,19 +72,29 @@ def initialize(coordinator_address=None, num_processes=None, process_id=None, au
     # CPU collectives across processes need a transport (gloo ships with jaxlib); the option
     # only concerns the CPU backend, and asking which backend is used would start it too early
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    # When fewer processes join than expected, jaxlib aborts the process at the timeout
+    # (DEADLINE_EXCEEDED in RegisterTask, no Python exception): say why just before.
+    hint = threading.Timer(max(init_timeout - 1, 0.5), _print, [
+        f"datadiet: process {pid} is still waiting for the others at {address} after "
+        f"{init_timeout - 1} s ({ENV_INIT_TIMEOUT}={init_timeout}): were {ENV_COUNT}={count} "
+        f"processes started, each with its own {ENV_ID} in [0, {count}), all with the same "
+        f"{ENV_ADDRESS}?"])
+    hint.daemon = True
+    hint.start()
     try:
         jax.distributed.initialize(coordinator_address=address, num_processes=count,
                                    process_id=pid, initialization_timeout=init_timeout,
                                    heartbeat_timeout_seconds=heartbeat)
-    except Exception as e:  # e.g. DEADLINE_EXCEEDED: fewer processes joined than expected
-        raise RuntimeError(
-            f"process {pid} could not join {count} processes at {address} within "
-            f"{init_timeout} s ({ENV_INIT_TIMEOUT}): is {ENV_COUNT}={count} the number of "
-            f"processes started, each with its own {ENV_ID} in [0, {count})? ({e})") from e
+    finally:
+        hint.cancel()
     if jax.process_count() != count:  # the coordinator was started with another count
         raise ValueError(f"{ENV_COUNT}={count}, but the coordinator at {address} has "
                          f"{jax.process_count()} processes")
     return True
+
+
+def _print(message):
+    print(message, file=sys.stderr, flush=True)
 
 
 def is_primary():

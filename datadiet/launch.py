@@ -70,8 +70,9 @@ def launch(n, command, grace=10.0, port=None, out=None):
                     out.write(f"[launch] process {children.index(failed)} exited with "
                               f"{failed.returncode}; stopping the others in {grace:g} s\n")
             if deadline is not None and time.time() > deadline:
-                for c in children:
+                for i, c in enumerate(children):
                     if c.poll() is None:
+                        out.write(f"[launch] terminating process {i}\n")
                         c.terminate()
                 deadline = None
                 kill_at = time.time() + 5
@@ -87,6 +88,7 @@ def launch(n, command, grace=10.0, port=None, out=None):
         for s, handler in old.items():
             signal.signal(s, handler)
     codes = [_code(c.returncode) for c in children]
+    out.write(f"[launch] exit codes {codes}\n")
     if failed is not None:
         return _code(failed.returncode)
     return next((c for c in codes if c), 0)
