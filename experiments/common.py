@@ -7,6 +7,7 @@ import numpy as np
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from datadiet import distributed
 from datadiet.jit_cache import use_compilation_cache
 
 
@@ -15,8 +16,15 @@ def run(main):
     several experiment modules, and flags may be defined once per process."""
     config_flags.DEFINE_config_file("config", None, "An experiment config.")
     flags.DEFINE_string("workdir", None, "Experiment directory.")
+    flags.DEFINE_bool("distributed", False, "Multi-host: jax.distributed.initialize() detects "
+                      "the cluster (see README, Running on many hosts).")
     flags.mark_flags_as_required(["config", "workdir"])
-    app.run(lambda argv: main(flags.FLAGS.config, flags.FLAGS.workdir))
+
+    def start(argv):
+        # the launcher's DATADIET_* variables (or --distributed) join the processes first
+        distributed.initialize(auto=flags.FLAGS.distributed)
+        main(flags.FLAGS.config, flags.FLAGS.workdir)
+    app.run(start)
 
 
 def cache_compilations(workdir):
@@ -37,7 +45,10 @@ def band(values):
 
 
 def write_results(results, config, workdir, name, figures):
-    """Writes the results (with the config) and the figure; prints the table."""
+    """Writes the results (with the config) and the figure; prints the table. Multi-process:
+    process 0 only."""
+    if not distributed.is_primary():
+        return
     results["config"] = json.loads(config.to_json_best_effort())
     path = os.path.join(workdir, f"results_{name}.json")
     with open(path, "w") as f:
