@@ -57,7 +57,7 @@ def oddbatch():  # not divisible by the 2 devices: must fail before compute
     return tiny_config(epochs=1.0, batch_size=63)
 
 
-CONFIGS = {f.__name__: f for f in (epochs, stream, scores, gradmatch, tune)}
+CONFIGS = {f.__name__: f for f in (oddbatch, epochs, stream, scores, gradmatch, tune)}
 
 
 def kill_at(epoch):
