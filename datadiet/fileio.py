@@ -1,29 +1,40 @@
 """Atomic file writes: a kill (or a full disk) never leaves a half-written file in place of a
-good one, because each file is written beside its destination and then renamed over it."""
+good one, because each file is written beside its destination and then renamed over it.
+
+In a multi-process run only process 0 writes, between barriers (see `distributed.write`):
+sync=False skips the barriers (status.json, written on error paths too).
+"""
 import json
 import os
 
 import numpy as np
 
-
-def write_text(path, text):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+from datadiet import distributed
 
 
-def write_json(path, obj, indent=1):
-    write_text(path, json.dumps(obj, indent=indent, sort_keys=True))
+def _replace_with(path, tmp, save):
+    def write():
+        save(tmp)
+        os.replace(tmp, path)
+    return write
+
+
+def write_text(path, text, sync=True):
+    def save(tmp):
+        with open(tmp, "w") as f:
+            f.write(text)
+    distributed.write(path, _replace_with(path, f"{path}.tmp", save), sync)
+
+
+def write_json(path, obj, indent=1, sync=True):
+    write_text(path, json.dumps(obj, indent=indent, sort_keys=True), sync)
 
 
 def write_npy(path, array):
-    tmp = f"{path}.tmp.npy"  # np.save appends .npy to names without it
-    np.save(tmp, array)
-    os.replace(tmp, path)
+    # np.save appends .npy to names without it
+    distributed.write(path, _replace_with(path, f"{path}.tmp.npy", lambda t: np.save(t, array)))
 
 
 def write_npz(path, **arrays):
-    tmp = f"{path}.tmp.npz"
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    distributed.write(path, _replace_with(path, f"{path}.tmp.npz",
+                                          lambda t: np.savez(t, **arrays)))

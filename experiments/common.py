@@ -8,6 +8,7 @@ import numpy as np
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from datadiet import distributed
 from datadiet.jit_cache import use_compilation_cache
 from datadiet.jobs import cli
 
@@ -22,12 +23,17 @@ def run(main):
         "run fields of train.py's --config, overridable the same way (python train.py --help "
         "lists them).")
     flags.DEFINE_string("workdir", None, "Experiment directory (created; resumed if it exists).")
+    flags.DEFINE_bool("distributed", False, "Multi-host: jax.distributed.initialize() detects "
+                      "the cluster (see README, Running on many hosts).")
     flags.mark_flags_as_required(["config", "workdir"])
-    for name in ("config", "workdir"):  # shown by --help, as the command's own flags
+    for name in ("config", "workdir", "distributed"):  # --help shows them as the command's own
         flags.FLAGS.register_key_flag_for_module(sys.argv[0], flags.FLAGS[name])
-    app.run(lambda argv: cli.run_command(main, cli.apply_model_kwargs(flags.FLAGS.config),
-                                         flags.FLAGS.workdir),
-            flags_parser=cli.flags_parser)
+
+    def start(argv):
+        # the launcher's DATADIET_* variables (or --distributed) join the processes first
+        distributed.initialize(auto=flags.FLAGS.distributed)
+        cli.run_command(main, cli.apply_model_kwargs(flags.FLAGS.config), flags.FLAGS.workdir)
+    app.run(start, flags_parser=cli.flags_parser)
 
 
 def cache_compilations(workdir):
@@ -48,7 +54,10 @@ def band(values):
 
 
 def write_results(results, config, workdir, name, figures):
-    """Writes the results (with the config) and the figure; prints the table."""
+    """Writes the results (with the config) and the figure; prints the table. Multi-process:
+    process 0 only."""
+    if not distributed.is_primary():
+        return
     results["config"] = json.loads(config.to_json_best_effort())
     path = os.path.join(workdir, f"results_{name}.json")
     with open(path, "w") as f:

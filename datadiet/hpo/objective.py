@@ -10,6 +10,7 @@ import socket
 
 import optuna
 
+from datadiet import distributed
 from datadiet.hpo import space as space_lib
 from datadiet.training.finite import Diverged
 from datadiet.training.loop import train
@@ -50,7 +51,8 @@ def report_epoch(trial, epoch, value, max_resource):
     At max_resource the trial has had its whole budget: it completes whatever the rung says.
     """
     trial.report(value, step=epoch)
-    if epoch < max_resource and trial.should_prune():
+    prune = bool(epoch < max_resource and trial.should_prune())
+    if distributed.broadcast_json("prune", prune):  # process 0's decision, on every process
         raise optuna.TrialPruned(f"stopped after epoch {epoch} (validation accuracy {value:.4f})")
 
 
@@ -68,6 +70,23 @@ class Objective:
 
     def __call__(self, trial):
         params = space_lib.suggest(trial, self.hpo.space)
+        distributed.broadcast_json("trial", {"number": trial.number, "params": params})
+        return self._run(trial, params)
+
+    def follow(self):
+        """A process other than 0: trains the trials process 0 sends until it sends None
+        (`end_follow`)."""
+        while (message := distributed.broadcast_json("trial", None)) is not None:
+            try:
+                self._run(_FollowedTrial(message["number"]), message["params"])
+            except optuna.TrialPruned:
+                pass  # process 0 records it
+
+    @staticmethod
+    def end_follow():
+        distributed.broadcast_json("trial", None)
+
+    def _run(self, trial, params):
         config = trial_run_config(self.base, self.hpo, params)
         self.validate(config)
         run = RunDir(os.path.join(self.workdir, "trials", str(trial.number)), config,
@@ -88,6 +107,23 @@ class Objective:
                 raise optuna.TrialPruned(str(e)) from e
             run.set_status("done", value=reporter.last_value, epoch=reporter.last_epoch)
         return reporter.last_value
+
+
+class _FollowedTrial:
+    """Process 0's trial as the other processes see it: its number, and its pruning decisions
+    through report_epoch's broadcast."""
+
+    def __init__(self, number):
+        self.number = number
+
+    def set_user_attr(self, key, value):
+        pass
+
+    def report(self, value, step):
+        pass
+
+    def should_prune(self):
+        return False  # unused: report_epoch takes process 0's decision
 
 
 class _Reporter:

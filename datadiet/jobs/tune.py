@@ -10,7 +10,7 @@ hpo.retrain=False, and one final run of the command (retrain on) retrains the be
 """
 import os
 
-from datadiet import fileio
+from datadiet import distributed, fileio
 from datadiet.config import default_config, validate_config
 from datadiet.data import load_dataset
 from datadiet.hpo import space as space_lib
@@ -29,15 +29,24 @@ def tune(config, workdir, dataset=None):
     use_compilation_cache(os.path.join(workdir, "jax_cache"))
     if dataset is None:
         dataset = load_dataset(config.data, config.seed)
-    study = open_study(config, workdir)  # before any compute: refuses a mismatched study
     objective = Objective(config, holdout_split(dataset, hpo.val_fraction, hpo.seed), workdir,
                           validate_config, default_config(), make_selector)
-    run_study(study, objective, hpo.n_trials, hpo.grace_seconds)
-    summary = summarise(study)
-    summary.update(storage=storage_url(hpo, workdir).split("@")[-1],  # no password in files
-                   study_name=hpo.study_name, evaluation=hpo.evaluation, fraction=hpo.fraction,
-                   search=hpo.search, scheduler=hpo.scheduler,
-                   energy_kwh=summary["tuning_seconds"] * hpo.power_watts / 3.6e6)
+    # Multi-process: only process 0 opens the study; the others train the trials it sends.
+    summary = None
+    if distributed.is_primary():
+        study = open_study(config, workdir)  # before any compute: refuses a mismatched study
+        try:
+            run_study(study, objective, hpo.n_trials, hpo.grace_seconds)
+        finally:
+            objective.end_follow()
+        summary = summarise(study)
+        summary.update(storage=storage_url(hpo, workdir).split("@")[-1],  # no password
+                       study_name=hpo.study_name, evaluation=hpo.evaluation,
+                       fraction=hpo.fraction, search=hpo.search, scheduler=hpo.scheduler,
+                       energy_kwh=summary["tuning_seconds"] * hpo.power_watts / 3.6e6)
+    else:
+        objective.follow()
+    summary = distributed.broadcast_json("summary", summary)
     if hpo.retrain and "best_params" in summary:
         final = retrain(config, summary["best_params"], os.path.join(workdir, "retrain"), dataset)
         summary["retrain"] = {"test_accuracy": final["test"]["accuracy"],

@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from datadiet import fileio
+
 
 def aum_scores(margin_sum, presentations):
     """Mean margin per example (0 for an example never presented)."""
@@ -58,9 +60,7 @@ class AUMTracker:
 
     def snapshot(self, epoch):
         os.makedirs(self.directory, exist_ok=True)
-        tmp = self._path(epoch) + ".tmp.npz"
-        np.savez(tmp, **{k: np.asarray(v) for k, v in self.acc.items()})
-        os.replace(tmp, self._path(epoch))
+        fileio.write_npz(self._path(epoch), **{k: np.asarray(v) for k, v in self.acc.items()})
 
     def step(self, step, s, epoch_ids, batch_weights, out):
         del step

@@ -9,7 +9,7 @@ def tensorboard_writer(run, config, step):
     global `step`: TensorBoard drops the earlier files' points at steps >= purge_step, i.e.
     those logged after the checkpoint, which this run writes again; the point at `step` itself
     was logged before the checkpoint and stays."""
-    if not config.log.tensorboard:
+    if not config.log.tensorboard or not run.primary:
         return None
     from tensorboardX import SummaryWriter  # optional: only runs that log TensorBoard need it
     return SummaryWriter(run.file("tb"), purge_step=step + 1)
@@ -18,7 +18,8 @@ def tensorboard_writer(run, config, step):
 def progress_bar(config, run, total_steps, step):
     bs = config.train.batch_size
     return tqdm.tqdm(total=total_steps * bs, unit="ex", unit_scale=True, initial=step * bs,
-                     disable=not config.log.progress, desc=run.path.split("/")[-1])
+                     disable=not (config.log.progress and run.primary),
+                     desc=run.path.split("/")[-1])
 
 
 def show_progress(bar, train_metrics, final):

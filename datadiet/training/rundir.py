@@ -8,6 +8,9 @@
   checkpoints/      Orbax checkpoints (see checkpoint.py)
   label_noise.json  ids whose labels were changed, with old and new labels (when noise is on)
   tb/               TensorBoard event files
+
+In a multi-process run every process opens the RunDir and reads it; only the primary process
+(0) writes (`primary`; fileio's writers and `log` obey it), see datadiet/distributed.py.
 """
 import contextlib
 import json
@@ -18,7 +21,7 @@ import threading
 import time
 import warnings
 
-from datadiet import config_tree, fileio
+from datadiet import config_tree, distributed, fileio
 from datadiet.training import preemption, runlock
 
 
@@ -43,6 +46,7 @@ class RunDir:
         run's config.json lacks (added to the code later) and that `config` leaves at its
         default is the same run. Without it, any difference refuses the directory."""
         self.path = os.path.abspath(path)
+        self.primary = distributed.is_primary()  # the one process that writes (multi-process)
         os.makedirs(self.path, exist_ok=True)
         self._status_lock, self._status = threading.Lock(), None
         self.config_json = json.loads(config.to_json_best_effort())
@@ -66,12 +70,13 @@ class RunDir:
                 raise RunDirConflict(
                     f"workdir {self.path} holds a run with a different config (fields {diff}); "
                     "use a new --workdir, or delete this one yourself")
-            warnings.warn(f"{self.path}: the run there (fields {diff} differ) failed before its "
-                          "first checkpoint; this run replaces it", stacklevel=3)
-            for name in ("metrics.jsonl", "label_noise.json", "status.json"):
-                if os.path.exists(self.file(name)):
-                    os.remove(self.file(name))
-            shutil.rmtree(self.file("tb"), ignore_errors=True)
+            if self.primary:
+                warnings.warn(f"{self.path}: the run there (fields {diff} differ) failed before "
+                              "its first checkpoint; this run replaces it", stacklevel=3)
+                for name in ("metrics.jsonl", "label_noise.json", "status.json"):
+                    if os.path.exists(self.file(name)):
+                        os.remove(self.file(name))
+                shutil.rmtree(self.file("tb"), ignore_errors=True)
         if claim:
             fileio.write_json(cfg_path, self.config_json)
 
@@ -108,7 +113,8 @@ class RunDir:
             status = {**keep, "state": state, "updated": now, **info}
             if self._status is not None:
                 self._status = status
-            fileio.write_json(self.file("status.json"), status)
+            # no barrier: error paths write it, and other processes may not be failing
+            fileio.write_json(self.file("status.json"), status, sync=False)
 
     def _heartbeat(self):
         return self.status().get("heartbeat")
@@ -119,9 +125,11 @@ class RunDir:
         it), sets status "running" with pid, host, start and a heartbeat refreshed every
         HEARTBEAT_SECONDS, and turns SIGTERM / SIGINT into Preempted at the loops' next step.
         A block that raises leaves status "preempted" or "failed" (unless it set another state
-        itself, e.g. "pruned"); the block sets "done" itself."""
+        itself, e.g. "pruned"); the block sets "done" itself. Multi-process: process 0 holds
+        the lock and writes the status; every process handles the signals."""
         lock = self.file("lock")
-        runlock.acquire(lock, self._heartbeat)
+        if self.primary:
+            runlock.acquire(lock, self._heartbeat)
         stop = threading.Event()
         try:
             self._check_config(claim=True, locked=True)  # a job may have come in just before us
@@ -129,8 +137,8 @@ class RunDir:
             with self._status_lock:
                 self._status = {**holder, "heartbeat": holder["started"]}
             self.set_status("running", **info)
-            beat = threading.Thread(target=self._beat, args=(stop,), daemon=True)
-            beat.start()
+            if self.primary:
+                threading.Thread(target=self._beat, args=(stop,), daemon=True).start()
             with preemption.handling():
                 try:
                     yield self
@@ -147,7 +155,8 @@ class RunDir:
             stop.set()
             with self._status_lock:
                 self._status = None
-            runlock.release(lock)
+            if self.primary:
+                runlock.release(lock)
 
     def _beat(self, stop):
         while not stop.wait(HEARTBEAT_SECONDS):
@@ -155,12 +164,14 @@ class RunDir:
                 if self._status is None or self._status["state"] != "running":
                     return
                 self._status.update(heartbeat=time.time())
-                fileio.write_json(self.file("status.json"), self._status)
+                # from a thread: never a barrier (every process's synced writes keep one order)
+                fileio.write_json(self.file("status.json"), self._status, sync=False)
 
     # metrics.jsonl
     def log(self, **event):
-        with open(self.file("metrics.jsonl"), "a") as f:
-            f.write(_strict_json(event) + "\n")
+        if self.primary:
+            with open(self.file("metrics.jsonl"), "a") as f:
+                f.write(_strict_json(event) + "\n")
 
     def metrics(self):
         if not os.path.exists(self.file("metrics.jsonl")):
