@@ -48,16 +48,23 @@ def main():
     root = tempfile.mkdtemp(prefix="soak_")
     reference, killed = os.path.join(root, "reference"), os.path.join(root, "killed")
     try:
-        started = time.time()
-        assert train(reference, args.config).wait() == 0
+        started, startup = time.time(), None
+        proc = train(reference, args.config)
+        while proc.poll() is None:  # start-up: until the job holds its directory
+            if startup is None and os.path.exists(os.path.join(reference, "status.json")):
+                startup = time.time() - started
+            time.sleep(0.01)
+        assert proc.returncode == 0
         uninterrupted = time.time() - started
-        print(f"uninterrupted run: {uninterrupted:.1f} s", flush=True)
+        startup = startup or 0.0
+        print(f"uninterrupted run: {uninterrupted:.1f} s ({startup:.1f} s start-up)", flush=True)
         started, kills = time.time(), []
         for cycle in range(args.cycles):
             proc = train(killed, args.config)
-            # a moment anywhere in a run's life: start-up, training, evaluation, checkpoints
-            # (short enough that 20 cycles rarely finish the run: each restart costs start-up)
-            delay = rng.uniform(0.5, uninterrupted / 3)
+            # a moment anywhere in a run's life (start-up, training, evaluation, checkpoints),
+            # drawn so that the cycles left would about cover the training left: most cycles
+            # kill a run that is training, and the last ones let it reach its end
+            delay = rng.uniform(0.5, startup + 2 * (uninterrupted - startup) / (args.cycles - cycle))
             time.sleep(delay)
             alive = proc.poll() is None
             proc.send_signal(signal.SIGKILL)
