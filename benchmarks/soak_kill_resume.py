@@ -38,6 +38,21 @@ def events(workdir):
                 for line in f]
 
 
+def last_epoch(workdir):
+    """The last epoch logged in workdir's metrics.jsonl (0: none)."""
+    path = os.path.join(workdir, "metrics.jsonl")
+    if not os.path.exists(path):
+        return 0
+    with open(path) as f:
+        done = [json.loads(line)["epoch"] for line in f if line.endswith("\n")]
+    return max(done, default=0)
+
+
+def n_events(workdir):
+    path = os.path.join(workdir, "metrics.jsonl")
+    return sum(1 for _ in open(path)) if os.path.exists(path) else 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cycles", type=int, default=20)
@@ -50,31 +65,42 @@ def main():
     try:
         started, startup = time.time(), None
         proc = train(reference, args.config)
-        while proc.poll() is None:  # start-up: until the job holds its directory
-            if startup is None and os.path.exists(os.path.join(reference, "status.json")):
+        while proc.poll() is None:  # start-up: until the first epoch is logged
+            if startup is None and os.path.exists(os.path.join(reference, "metrics.jsonl")):
                 startup = time.time() - started
             time.sleep(0.01)
         assert proc.returncode == 0
         uninterrupted = time.time() - started
         startup = startup or 0.0
         print(f"uninterrupted run: {uninterrupted:.1f} s ({startup:.1f} s start-up)", flush=True)
+        # The kill moments spread over the whole run: sorted random points of its epochs, each
+        # reached (or, when the resumed run starts past it, a kill during start-up: imports,
+        # restore, compilation) plus a random part of an epoch (training, evaluation, logging,
+        # checkpoints).
+        epochs = max(e["epoch"] for e in events(reference))
+        epoch_s = (uninterrupted - startup) / epochs
+        targets = sorted(rng.uniform(0, epochs) for _ in range(args.cycles))
         started, kills = time.time(), []
-        for cycle in range(args.cycles):
+        for cycle, target in enumerate(targets):
             proc = train(killed, args.config)
-            # a moment anywhere in a run's life (start-up, training, evaluation, checkpoints),
-            # drawn so that the cycles left would about cover the training left: most cycles
-            # kill a run that is training, and the last ones let it reach its end
-            delay = rng.uniform(0.5, startup + 2 * (uninterrupted - startup) / (args.cycles - cycle))
-            time.sleep(delay)
+            started_cycle = time.time()
+            if last_epoch(killed) >= int(target):
+                time.sleep(rng.uniform(0.5, startup))
+            else:
+                while proc.poll() is None and last_epoch(killed) < int(target) \
+                        and time.time() - started_cycle < 120:
+                    time.sleep(0.005)
+                time.sleep((target - int(target)) * epoch_s)
+            delay = time.time() - started_cycle
             alive = proc.poll() is None
             proc.send_signal(signal.SIGKILL)
             proc.wait()
-            lines = len(events(killed)) if os.path.exists(os.path.join(killed, "metrics.jsonl")) \
-                else 0
-            kills.append({"cycle": cycle, "after_s": round(delay, 2), "killed_alive": alive,
+            lines = n_events(killed)
+            kills.append({"cycle": cycle, "target_epoch": round(target, 2),
+                          "after_s": round(delay, 2), "killed_alive": alive,
                           "events_on_disk": lines})
-            print(f"cycle {cycle}: kill -9 after {delay:.1f} s ({'running' if alive else 'ended'}"
-                  f"), {lines} events on disk", flush=True)
+            print(f"cycle {cycle}: kill -9 at epoch {target:.2f} after {delay:.1f} s "
+                  f"({'running' if alive else 'ended'}), {lines} events on disk", flush=True)
             if not alive:  # it finished before the kill: nothing left to interrupt
                 break
         assert train(killed, args.config).wait() == 0

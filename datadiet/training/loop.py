@@ -121,54 +121,47 @@ class EpochTrainer:
         if len(ids) < step - first_step:
             raise RuntimeError(f"epoch {epoch}: the selector gave {len(subset)} examples, "
                                f"fewer than its epoch_sizes promised")
-        if self.host:
-            return self._train_host_block(ids[:step - first_step], weights[:step - first_step],
-                                          first_step, tick)
-        ids_dev = parallel.put_global(ids[:step - first_step], mesh, batch_axis=1)
-        w_dev = parallel.put_global(weights[:step - first_step], mesh, batch_axis=1)
-        losses, correct, finite = [], [], []
+        n = step - first_step
+        batches = (self._host_batches if self.host else self._device_batches)(
+            ids[:n], weights[:n], first_step)
+        losses, correct, finite, used = [], [], [], []
         state, began = self.state, time.time()
-        for s in range(step - first_step):
+        for s, (batch, batch_weights, epoch_ids, s_in_ids) in enumerate(batches):
             # a Python flag: a SIGTERM stops the run between steps (or lets the epoch finish)
-            preemption.check(s, step - first_step, began)
-            batch, batch_weights = self.make_batch(self.images, self.labels, ids_dev, w_dev, s,
-                                                   self.key, first_step + s)
+            preemption.check(s, n, began)
             state, out = self.train_step(state, batch, batch_weights)
             losses.append(out["loss"])
             correct.append(out["correct"])
             finite.append(out["finite"])
+            used.append(batch_weights)
             if self.on_step is not None:
-                self.on_step(first_step + s, s, ids_dev, batch_weights, out)
+                self.on_step(first_step + s, s_in_ids, epoch_ids, batch_weights, out)
             tick(1)
         check_block(jnp.stack(finite), first_step, epoch)  # before the state is kept
         self.state = state
-        real = w_dev > 0  # padding and zero-weight examples do not count in train metrics
+        real = jnp.stack(used) > 0  # padding and zero-weight examples do not count in metrics
         n_real = jnp.maximum(real.sum(), 1)
         return {"loss": float((jnp.stack(losses) * real).sum() / n_real),
                 "accuracy": float((jnp.stack(correct) * real).sum() / n_real)}
 
-    def _train_host_block(self, ids, weights, first_step, tick):
-        """train_block's steps with batches from the host pipeline: the same batches, the same
-        step; on_step gets the batch's ids as a [1, B] epoch and s = 0."""
-        losses, correct, used = [], [], []
-        state = self.state
+    def _device_batches(self, ids, weights, first_step):
+        """(batch, weights, epoch ids, row of the batch in them) per step, gathered on device
+        from the on-device training set."""
+        ids_dev = parallel.put_global(ids, self.mesh, batch_axis=1)
+        w_dev = parallel.put_global(weights, self.mesh, batch_axis=1)
+        for s in range(len(ids)):
+            batch, batch_weights = self.make_batch(self.images, self.labels, ids_dev, w_dev, s,
+                                                   self.key, first_step + s)
+            yield batch, batch_weights, ids_dev, s
+
+    def _host_batches(self, ids, weights, first_step):
+        """The same batches from the host pipeline (each its own [1, B] ids, row 0)."""
         batches = pipeline.epoch_batches(self.dataset.x_train, self.dataset.y_train, ids,
                                          weights, self.mesh)
         for s, b in enumerate(batches):
             batch, batch_weights = self.make_batch(b["x"], b["y"], b["w"], self.key,
                                                    first_step + s)
-            state, out = self.train_step(state, batch, batch_weights)
-            losses.append(out["loss"])
-            correct.append(out["correct"])
-            used.append(batch_weights)
-            if self.on_step is not None:
-                self.on_step(first_step + s, 0, b["ids"][None], batch_weights, out)
-            tick(1)
-        self.state = state
-        real = jnp.stack(used) > 0
-        n_real = jnp.maximum(real.sum(), 1)
-        return {"loss": float((jnp.stack(losses) * real).sum() / n_real),
-                "accuracy": float((jnp.stack(correct) * real).sum() / n_real)}
+            yield batch, batch_weights, b["ids"][None], 0
 
 
 def train(config, dataset, selector, run, on_step=None, on_epoch=None, stop_epoch=None):

@@ -43,10 +43,13 @@ def _train_cmd(workdir, *overrides, config="tests/tiny_config.py"):
 
 
 # 1. divergence
-@pytest.mark.parametrize("sampling", ["none", "plb"], ids=["epochs", "streaming"])
-def test_divergence_stops_the_run_naming_the_step(tmp_path, sampling):
+@pytest.mark.parametrize("sampling, pipeline", [("none", "device"), ("plb", "device"),
+                                                ("none", "host")],
+                         ids=["epochs", "streaming", "host_pipeline"])
+def test_divergence_stops_the_run_naming_the_step(tmp_path, sampling, pipeline):
     c = tiny_config(epochs=2.0)
     c.optim.name, c.optim.lr, c.sampling.method = "sgd", 1e6, sampling
+    c.data.pipeline = pipeline
     with pytest.raises(Diverged, match=r"diverged at step \d+ \(epoch 1\): the (train loss|"
                                        r"parameter norm) is not finite"):
         train_and_evaluate(c, str(tmp_path))
