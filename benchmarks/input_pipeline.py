@@ -12,13 +12,15 @@ process, and the device memory the training set occupies under each pipeline.
    run; sampled by jax.live_arrays() after every step, minus those held before) for a synthetic
    memory-mapped npy set of N = 60,000 and N = 1,000,000 28x28 images, under each pipeline.
    Target: under "host", the figure at N = 1M within 1.1x of that at N = 60k.
-3. (reserved) bf16 vs f32 step time: another branch adds it here, as `precision_figures`.
+3. bf16 vs float32 train-step time (model.dtype; benchmarks/mixed_precision.py, interleaved
+   repetitions). CPU figures are only informative: most CPUs lack fast bf16 arithmetic.
 
 Ends with one JSON line of the figures.
 """
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -28,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.mixed_precision import measure_step_times  # noqa: E402
 from configs import fashion_mnist_cnn  # noqa: E402
 from datadiet import parallel  # noqa: E402
 from datadiet.data import Subset, load_dataset, pipeline  # noqa: E402
@@ -177,7 +180,13 @@ def main():
                "pipeline_over_step": round(ratio, 3),
                **{f"device_bytes_{k}": v for k, v in memory.items()},
                "host_device_bytes_growth": round(growth, 4)}
-    # (reserved) figures.update(precision_figures(...)): bf16 vs f32 step time, another branch
+    times = measure_step_times(("float32", "bfloat16"), model_kwargs=dict(config.model.kwargs),
+                               batch_size=config.train.batch_size)
+    f32, bf16 = (statistics.median(times[d]) for d in ("float32", "bfloat16"))
+    print(f"train step: float32 {1e3 * f32:.1f} ms, bfloat16 {1e3 * bf16:.1f} ms, bf16 speed-up "
+          f"{f32 / bf16:.3f}x (CPU: only informative)")
+    figures.update(float32_step_ms=round(1e3 * f32, 3), bfloat16_step_ms=round(1e3 * bf16, 3),
+                   bf16_speedup=round(f32 / bf16, 3))
     print(json.dumps(figures))
 
 

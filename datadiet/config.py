@@ -7,6 +7,7 @@ from datadiet.coresets.config import default_coreset_config, validate_coreset_co
 from datadiet.data import default_data_config, sources, validate_data_config
 from datadiet.hpo.config import default_hpo_config, validate_hpo_config
 from datadiet.models import MODELS, model_options
+from datadiet.models.config import default_model_config, validate_model_config
 from datadiet.prune.config import default_prune_config, validate_prune_config
 from datadiet.sampling.config import default_sampling_config, validate_sampling_config
 from datadiet.scores.config import default_scores_config, validate_scores_config
@@ -24,7 +25,7 @@ def default_config():
     # tune: hyper-parameter search (the hpo section), then the best retrained on all data
     c.seed = 0
     c.data = default_data_config()
-    c.model = ml_collections.ConfigDict({"name": "small_cnn", "kwargs": {}})
+    c.model = default_model_config()
     c.optim = default_optim_config()
     c.train = default_train_config()
     c.coreset = default_coreset_config()
@@ -147,6 +148,7 @@ def _validate_model(config):
                 isinstance(default, (bool, str)) and type(value) is not type(default)):
             raise ValueError(f"model.kwargs.{name}={value!r} must be a {type(default).__name__} "
                              f"like its default {default!r}")
+    validate_model_config(config.model)
     vocab = config.model.kwargs.get("vocab_size", options.get("vocab_size"))
     if config.model.name == "embedding_bag" and vocab < config.data.text_vocab:
         raise ValueError(f"model.kwargs.vocab_size={vocab} must be >= data.text_vocab="

@@ -10,9 +10,11 @@ ResNet-18 11,173,962 and ResNet-50 23,520,842, the numbers the PyTorch reference
 
 Conventions shared by every model in `datadiet.models` (the helpers live here and `small.py`
 imports them):
-  * `model(x, train, mask=None) -> logits [B, num_classes]`, x float32 NHWC;
-  * `model.features(x, train, mask=None) -> [B, F]` and `model.head` (an `nnx.Linear`) with
-    `model(x, ...) == model.head(model.features(x, ...))`;
+  * `model(x, train, mask=None) -> float32 logits [B, num_classes]`, x float32 NHWC;
+  * `model.features(x, train, mask=None) -> [B, F]` (compute dtype) and `model.head` (an
+    `nnx.Linear`, float32 output) with `model(x, ...) == model.head(model.features(x, ...))`;
+  * `dtype`: the compute dtype of every layer (the input is cast to it on entry); parameters and
+    BatchNorm statistics are float32 (`param_dtype`);
   * only `nnx.Param` and `nnx.BatchStat` variables, no rng state at call time, so
     `nnx.split(model, nnx.Param, nnx.BatchStat)` / `nnx.merge` work inside `jax.jit`.
 
@@ -56,8 +58,10 @@ class BatchNorm(nnx.BatchNorm):
     least one example per batch must be masked in, otherwise the statistics are NaN.
     """
 
-    def __init__(self, num_features: int, *, rngs: nnx.Rngs):
-        super().__init__(num_features, momentum=0.9, epsilon=1e-5, rngs=rngs)
+    def __init__(self, num_features: int, *, dtype=jnp.float32, rngs: nnx.Rngs):
+        # Flax reduces the batch statistics in float32 whatever `dtype` (the output's dtype).
+        super().__init__(num_features, momentum=0.9, epsilon=1e-5, dtype=dtype,
+                         param_dtype=jnp.float32, rngs=rngs)
 
     def __call__(self, x, train: bool, mask=None):
         if mask is not None and train:
@@ -68,7 +72,8 @@ class BatchNorm(nnx.BatchNorm):
         return super().__call__(x, use_running_average=not train, mask=mask)
 
 
-def conv(in_features: int, out_features: int, kernel: int, stride: int, *, rngs: nnx.Rngs):
+def conv(in_features: int, out_features: int, kernel: int, stride: int, *, dtype=jnp.float32,
+         rngs: nnx.Rngs):
     """Bias-free conv with PyTorch's symmetric padding (kernel // 2 on each side)."""
     pad = kernel // 2
     return nnx.Conv(
@@ -79,11 +84,14 @@ def conv(in_features: int, out_features: int, kernel: int, stride: int, *, rngs:
         padding=((pad, pad), (pad, pad)),
         use_bias=False,
         kernel_init=conv_init,
+        dtype=dtype,
+        param_dtype=jnp.float32,
         rngs=rngs,
     )
 
 
-def linear(in_features: int, out_features: int, *, use_bias: bool = True, rngs: nnx.Rngs):
+def linear(in_features: int, out_features: int, *, use_bias: bool = True, dtype=jnp.float32,
+           preferred_element_type=None, rngs: nnx.Rngs):
     """nn.Linear with PyTorch's default initialisation."""
     return nnx.Linear(
         in_features,
@@ -91,22 +99,33 @@ def linear(in_features: int, out_features: int, *, use_bias: bool = True, rngs: 
         use_bias=use_bias,
         kernel_init=linear_kernel_init,
         bias_init=_uniform_bias_init(in_features),
+        dtype=dtype,
+        param_dtype=jnp.float32,
+        preferred_element_type=preferred_element_type,
         rngs=rngs,
     )
+
+
+def head(in_features: int, num_classes: int, *, dtype=jnp.float32, rngs: nnx.Rngs):
+    """The classifier: a `linear` computing in `dtype` that accumulates and returns float32
+    logits (float32 models: the same computation as `linear`)."""
+    return linear(in_features, num_classes, dtype=dtype, preferred_element_type=jnp.float32,
+                  rngs=rngs)
 
 
 class BasicBlock(nnx.Module):
     expansion = 1
 
-    def __init__(self, in_planes: int, planes: int, stride: int, *, rngs: nnx.Rngs):
+    def __init__(self, in_planes: int, planes: int, stride: int, *, dtype=jnp.float32,
+                 rngs: nnx.Rngs):
         out = planes * self.expansion
-        self.conv1 = conv(in_planes, planes, 3, stride, rngs=rngs)
-        self.bn1 = BatchNorm(planes, rngs=rngs)
-        self.conv2 = conv(planes, out, 3, 1, rngs=rngs)
-        self.bn2 = BatchNorm(out, rngs=rngs)
+        self.conv1 = conv(in_planes, planes, 3, stride, dtype=dtype, rngs=rngs)
+        self.bn1 = BatchNorm(planes, dtype=dtype, rngs=rngs)
+        self.conv2 = conv(planes, out, 3, 1, dtype=dtype, rngs=rngs)
+        self.bn2 = BatchNorm(out, dtype=dtype, rngs=rngs)
         if stride != 1 or in_planes != out:
-            self.shortcut_conv = conv(in_planes, out, 1, stride, rngs=rngs)
-            self.shortcut_bn = BatchNorm(out, rngs=rngs)
+            self.shortcut_conv = conv(in_planes, out, 1, stride, dtype=dtype, rngs=rngs)
+            self.shortcut_bn = BatchNorm(out, dtype=dtype, rngs=rngs)
         else:
             self.shortcut_conv = None
             self.shortcut_bn = None
@@ -125,17 +144,19 @@ class BasicBlock(nnx.Module):
 class Bottleneck(BasicBlock):
     expansion = 4
 
-    def __init__(self, in_planes: int, planes: int, stride: int, *, rngs: nnx.Rngs):
+    def __init__(self, in_planes: int, planes: int, stride: int, *, dtype=jnp.float32,
+                 rngs: nnx.Rngs):
         out = planes * self.expansion
-        self.conv1 = conv(in_planes, planes, 1, 1, rngs=rngs)
-        self.bn1 = BatchNorm(planes, rngs=rngs)
-        self.conv2 = conv(planes, planes, 3, stride, rngs=rngs)  # stride on the 3x3, as kuangliu
-        self.bn2 = BatchNorm(planes, rngs=rngs)
-        self.conv3 = conv(planes, out, 1, 1, rngs=rngs)
-        self.bn3 = BatchNorm(out, rngs=rngs)
+        self.conv1 = conv(in_planes, planes, 1, 1, dtype=dtype, rngs=rngs)
+        self.bn1 = BatchNorm(planes, dtype=dtype, rngs=rngs)
+        # stride on the 3x3, as kuangliu
+        self.conv2 = conv(planes, planes, 3, stride, dtype=dtype, rngs=rngs)
+        self.bn2 = BatchNorm(planes, dtype=dtype, rngs=rngs)
+        self.conv3 = conv(planes, out, 1, 1, dtype=dtype, rngs=rngs)
+        self.bn3 = BatchNorm(out, dtype=dtype, rngs=rngs)
         if stride != 1 or in_planes != out:
-            self.shortcut_conv = conv(in_planes, out, 1, stride, rngs=rngs)
-            self.shortcut_bn = BatchNorm(out, rngs=rngs)
+            self.shortcut_conv = conv(in_planes, out, 1, stride, dtype=dtype, rngs=rngs)
+            self.shortcut_bn = BatchNorm(out, dtype=dtype, rngs=rngs)
         else:
             self.shortcut_conv = None
             self.shortcut_bn = None
@@ -158,23 +179,26 @@ class ResNet(nnx.Module):
         in_channels: int,
         *,
         width: int = 64,
+        dtype=jnp.float32,
         rngs: nnx.Rngs,
     ):
-        self.stem_conv = conv(in_channels, width, 3, 1, rngs=rngs)
-        self.stem_bn = BatchNorm(width, rngs=rngs)
+        self.dtype = dtype
+        self.stem_conv = conv(in_channels, width, 3, 1, dtype=dtype, rngs=rngs)
+        self.stem_bn = BatchNorm(width, dtype=dtype, rngs=rngs)
         blocks = []
         in_planes = width
         for stage, n in enumerate(num_blocks):
             planes = width * 2**stage
             for i in range(n):
                 stride = 2 if (stage > 0 and i == 0) else 1
-                blocks.append(block(in_planes, planes, stride, rngs=rngs))
+                blocks.append(block(in_planes, planes, stride, dtype=dtype, rngs=rngs))
                 in_planes = planes * block.expansion
         self.blocks = nnx.List(blocks)
         self.num_features = in_planes
-        self.head = linear(in_planes, num_classes, rngs=rngs)
+        self.head = head(in_planes, num_classes, dtype=dtype, rngs=rngs)
 
     def features(self, x, train: bool, mask=None):
+        x = x.astype(self.dtype)
         x = jax.nn.relu(self.stem_bn(self.stem_conv(x), train, mask))
         for blk in self.blocks:
             x = blk(x, train, mask)
@@ -184,9 +208,13 @@ class ResNet(nnx.Module):
         return self.head(self.features(x, train, mask))
 
 
-def resnet18(num_classes: int, input_shape: Sequence[int], *, width: int = 64, rngs: nnx.Rngs):
-    return ResNet(BasicBlock, (2, 2, 2, 2), num_classes, input_shape[-1], width=width, rngs=rngs)
+def resnet18(num_classes: int, input_shape: Sequence[int], *, width: int = 64, dtype=jnp.float32,
+             rngs: nnx.Rngs):
+    return ResNet(BasicBlock, (2, 2, 2, 2), num_classes, input_shape[-1], width=width,
+                  dtype=dtype, rngs=rngs)
 
 
-def resnet50(num_classes: int, input_shape: Sequence[int], *, width: int = 64, rngs: nnx.Rngs):
-    return ResNet(Bottleneck, (3, 4, 6, 3), num_classes, input_shape[-1], width=width, rngs=rngs)
+def resnet50(num_classes: int, input_shape: Sequence[int], *, width: int = 64, dtype=jnp.float32,
+             rngs: nnx.Rngs):
+    return ResNet(Bottleneck, (3, 4, 6, 3), num_classes, input_shape[-1], width=width,
+                  dtype=dtype, rngs=rngs)

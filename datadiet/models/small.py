@@ -1,7 +1,8 @@
 """Small models for Fashion-MNIST / MNIST / sklearn digits / quick CIFAR runs: small CNN, MLP.
 
 Same interface as the ResNets (see `resnet.py`): `model(x, train, mask=None)`,
-`model.features(x, train, mask=None)`, `model.head`; only Param and BatchStat variables.
+`model.features(x, train, mask=None)`, `model.head`; only Param and BatchStat variables;
+`dtype` the compute dtype (parameters and statistics float32).
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from typing import Sequence
 import jax
 from flax import nnx
 
-from datadiet.models.resnet import BatchNorm, conv, linear
+import jax.numpy as jnp
+
+from datadiet.models.resnet import BatchNorm, conv, head, linear
 
 
 def _max_pool_2x2(x):
@@ -48,28 +51,31 @@ class SmallCNN(nnx.Module):
         *,
         width: int = 16,
         hidden: int = 128,
+        dtype=jnp.float32,
         rngs: nnx.Rngs,
     ):
         if len(input_shape) != 3:
             raise ValueError(
                 f"small_cnn needs a per-example (H, W, C) input_shape, got {input_shape}")
         h, w, c = input_shape
-        self.conv1 = conv(c, width, 3, 1, rngs=rngs)
-        self.bn1 = BatchNorm(width, rngs=rngs)
-        self.conv2 = conv(width, 2 * width, 3, 1, rngs=rngs)
-        self.bn2 = BatchNorm(2 * width, rngs=rngs)
+        self.dtype = dtype
+        self.conv1 = conv(c, width, 3, 1, dtype=dtype, rngs=rngs)
+        self.bn1 = BatchNorm(width, dtype=dtype, rngs=rngs)
+        self.conv2 = conv(width, 2 * width, 3, 1, dtype=dtype, rngs=rngs)
+        self.bn2 = BatchNorm(2 * width, dtype=dtype, rngs=rngs)
         self.pool1 = min(h, w) >= 2
         if self.pool1:
             h, w = h // 2, w // 2
         self.pool2 = min(h, w) >= 2
         if self.pool2:
             h, w = h // 2, w // 2
-        self.dense = linear(h * w * 2 * width, hidden, use_bias=False, rngs=rngs)
-        self.dense_bn = BatchNorm(hidden, rngs=rngs)
+        self.dense = linear(h * w * 2 * width, hidden, use_bias=False, dtype=dtype, rngs=rngs)
+        self.dense_bn = BatchNorm(hidden, dtype=dtype, rngs=rngs)
         self.num_features = hidden
-        self.head = linear(hidden, num_classes, rngs=rngs)
+        self.head = head(hidden, num_classes, dtype=dtype, rngs=rngs)
 
     def features(self, x, train: bool, mask=None):
+        x = x.astype(self.dtype)
         x = jax.nn.relu(self.bn1(self.conv1(x), train, mask))
         if self.pool1:
             x = _max_pool_2x2(x)
@@ -97,21 +103,23 @@ class MLP(nnx.Module):
         *,
         hidden: Sequence[int] = (256, 256),
         batch_norm: bool = False,
+        dtype=jnp.float32,
         rngs: nnx.Rngs,
     ):
+        self.dtype = dtype
         d = math.prod(input_shape)
         layers, norms = [], []
         for h in hidden:
-            layers.append(linear(d, h, use_bias=not batch_norm, rngs=rngs))
-            norms.append(BatchNorm(h, rngs=rngs) if batch_norm else None)
+            layers.append(linear(d, h, use_bias=not batch_norm, dtype=dtype, rngs=rngs))
+            norms.append(BatchNorm(h, dtype=dtype, rngs=rngs) if batch_norm else None)
             d = h
         self.layers = nnx.List(layers)
         self.norms = nnx.List(norms)
         self.num_features = d
-        self.head = linear(d, num_classes, rngs=rngs)
+        self.head = head(d, num_classes, dtype=dtype, rngs=rngs)
 
     def features(self, x, train: bool, mask=None):
-        x = x.reshape(x.shape[0], -1)
+        x = x.reshape(x.shape[0], -1).astype(self.dtype)
         for layer, norm in zip(self.layers, self.norms):
             x = layer(x)
             if norm is not None:
@@ -124,10 +132,11 @@ class MLP(nnx.Module):
 
 
 def small_cnn(num_classes: int, input_shape: Sequence[int], *, width: int = 16,
-              hidden: int = 128, rngs: nnx.Rngs):
-    return SmallCNN(num_classes, input_shape, width=width, hidden=hidden, rngs=rngs)
+              hidden: int = 128, dtype=jnp.float32, rngs: nnx.Rngs):
+    return SmallCNN(num_classes, input_shape, width=width, hidden=hidden, dtype=dtype, rngs=rngs)
 
 
 def mlp(num_classes: int, input_shape: Sequence[int], *, hidden: Sequence[int] = (256, 256),
-        batch_norm: bool = False, rngs: nnx.Rngs):
-    return MLP(num_classes, input_shape, hidden=tuple(hidden), batch_norm=batch_norm, rngs=rngs)
+        batch_norm: bool = False, dtype=jnp.float32, rngs: nnx.Rngs):
+    return MLP(num_classes, input_shape, hidden=tuple(hidden), batch_norm=batch_norm, dtype=dtype,
+               rngs=rngs)

@@ -1,7 +1,8 @@
 """Closed-form per-example gradients of the cross-entropy w.r.t. the final linear layer.
 
 With features h (penultimate activations), logits z = h W + b and e = softmax(z) - onehot(y),
-dl/dW = h e^T and dl/db = e: no backward pass at all. BatchNorm runs in eval mode.
+dl/dW = h e^T and dl/db = e: no backward pass at all. BatchNorm runs in eval mode. Float32
+results under either compute dtype (h is cast up, the logits are float32).
 """
 import jax
 import jax.numpy as jnp
@@ -12,8 +13,8 @@ def features_and_errors(graphdef, params, batch_stats, x, y):
     """(h [B, F], e = softmax(logits) - onehot(y) [B, C]) with the model in eval mode."""
     model = nnx.merge(graphdef, params, batch_stats, copy=True)
     h = model.features(x, train=False)
-    logits = model.head(h)
-    return h, jax.nn.softmax(logits) - jax.nn.one_hot(y, logits.shape[-1])
+    logits = model.head(h)  # float32 logits whatever the compute dtype
+    return h.astype(jnp.float32), jax.nn.softmax(logits) - jax.nn.one_hot(y, logits.shape[-1])
 
 
 def last_layer_grads(graphdef, params, batch_stats, x, y):

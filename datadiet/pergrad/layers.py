@@ -15,6 +15,11 @@ and D_i [T, C_out] its output gradients, grad W_i = U_i^T D_i. Two ways to get i
   A Linear applied to [B, ..., F] inputs is the same problem with 1x1 "patches".
 BatchNorm (eval mode, y = xhat * scale + bias per channel): grad scale_i = sum over positions of
 d_i * xhat_i and grad bias_i = sum of d_i; `taps.py` records xhat as the layer's input.
+
+Mixed precision: `a` and `d` arrive in the model's compute dtype (bfloat16 activations and
+output gradients under `model.dtype="bfloat16"`); every product here accumulates in float32
+(`preferred_element_type`) and every sum of squares is taken in float32, so the results are
+float32 whatever the compute dtype (with float32 inputs these are the plain float32 ops).
 """
 from __future__ import annotations
 
@@ -64,8 +69,22 @@ def _positions(x):
     return x.reshape(x.shape[0], -1, x.shape[-1])
 
 
+F32 = jnp.float32
+
+
 def _sum_sq(g):
+    g = g.astype(F32)
     return jnp.sum(jnp.square(g).reshape(g.shape[0], -1), axis=1)
+
+
+def _position_sum(d):
+    """[B, C]: d summed over positions, in float32 (a bias's or BatchNorm's gradient)."""
+    return jnp.sum(_positions(d), axis=1, dtype=F32)
+
+
+def _bmm(spec, u, v):
+    """Batched product accumulated and returned in float32 (bfloat16 operands stay bfloat16)."""
+    return jnp.einsum(spec, u, v, preferred_element_type=F32)
 
 
 def choose_ghost(t, k, c):
@@ -78,8 +97,8 @@ def _kernel_grad_blocks(layer, a, d):
     offset for convs: a batched GEMM per shifted input window, no [B, T, K] patch matrix)."""
     dd = _positions(d)
     if layer.kind == "conv":
-        return [jnp.einsum("btk,btc->bkc", _positions(w), dd) for w in shifted_inputs(layer, a)]
-    return [jnp.einsum("btk,btc->bkc", _positions(a), dd)]
+        return [_bmm("btk,btc->bkc", _positions(w), dd) for w in shifted_inputs(layer, a)]
+    return [_bmm("btk,btc->bkc", _positions(a), dd)]
 
 
 def layer_strategy(layer, strategy="auto"):
@@ -105,8 +124,8 @@ def _kernel_sq_norm(layer, a, d, strategy):
     dd = _positions(d)
     if how == "outer":
         return _sum_sq(u) * _sum_sq(dd)
-    uu = jnp.einsum("btk,bsk->bts", u, u)
-    ddt = jnp.einsum("btc,bsc->bts", dd, dd)
+    uu = _bmm("btk,bsk->bts", u, u)
+    ddt = _bmm("btc,bsc->bts", dd, dd)
     return jnp.sum((uu * ddt).reshape(u.shape[0], -1), axis=1)
 
 
@@ -119,13 +138,13 @@ def sq_norm(layer, a, d, strategy="auto"):
     if layer.kind == "batchnorm":
         total = 0.0
         if "scale" in layer.params:
-            total += _sum_sq(jnp.sum(_positions(d * a), axis=1))
+            total += _sum_sq(_position_sum(d * a))
         if "bias" in layer.params:
-            total += _sum_sq(jnp.sum(_positions(d), axis=1))
+            total += _sum_sq(_position_sum(d))
         return total
     total = _kernel_sq_norm(layer, a, d, strategy)
     if "bias" in layer.params:
-        total += _sum_sq(jnp.sum(_positions(d), axis=1))
+        total += _sum_sq(_position_sum(d))
     return total
 
 
@@ -134,9 +153,9 @@ def grads(layer, a, d):
     if layer.kind == "batchnorm":
         out = {}
         if "scale" in layer.params:
-            out["scale"] = jnp.sum(_positions(d * a), axis=1)
+            out["scale"] = _position_sum(d * a)
         if "bias" in layer.params:
-            out["bias"] = jnp.sum(_positions(d), axis=1)
+            out["bias"] = _position_sum(d)
         return out
     blocks = _kernel_grad_blocks(layer, a, d)
     kernel = blocks[0] if len(blocks) == 1 else jnp.concatenate(blocks, axis=1)
@@ -145,5 +164,5 @@ def grads(layer, a, d):
         kernel = kernel.reshape((b,) + layer.kernel_size + (layer.in_shape[-1], c))
     out = {"kernel": kernel}
     if "bias" in layer.params:
-        out["bias"] = jnp.sum(_positions(d), axis=1)
+        out["bias"] = _position_sum(d)
     return out

@@ -2,6 +2,7 @@
 import functools
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec as P
@@ -15,7 +16,7 @@ from datadiet.pergrad.chunks import chunk_length, map_chunks
 def _features(graphdef, params, batch_stats, mean, std, images, labels):
     del labels
     model = nnx.merge(graphdef, params, batch_stats, copy=True)
-    return model.features(augment.normalize(images, mean, std), train=False)
+    return model.features(augment.normalize(images, mean, std), train=False).astype(jnp.float32)
 
 
 def embeddings(graphdef, params, batch_stats, dataset, chunk_size=256):

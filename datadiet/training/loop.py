@@ -35,7 +35,7 @@ class SelectionContext(NamedTuple):
 
 def build_model(config, dataset):
     return get_model(config.model.name, dataset.num_classes, dataset.input_shape, config.seed,
-                     **config.model.kwargs)
+                     dtype=config.model.dtype, **config.model.kwargs)
 
 
 def check_batch_split(batch_size, mesh):
