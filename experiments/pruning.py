@@ -3,6 +3,9 @@
   curve   final test accuracy vs fraction pruned, per score (paper Figure 1, bottom)
   epochs  a fixed kept fraction, scores taken at different epochs (Figure 1, top)
   window  sliding window over score ranks, with and without label noise (Figure 2)
+  selectors  the curve for the selectors of experiments/selectors.py (issue 17), each compared
+          with random; with experiment.label_noise, how well low AUM / high EL2N / high loss
+          find the corrupted labels
 
   python -m experiments.pruning --config=configs/fashion_mnist_prune_curve.py --workdir=runs/fig1b
 
@@ -24,7 +27,7 @@ from datadiet.prune import noise_detection
 from datadiet.jobs.scores import compute_scores
 from datadiet.jobs.train import train_and_evaluate
 from experiments import common
-
+from experiments import selectors as sel
 
 
 def scores_dir(config, workdir, noise):
@@ -121,7 +124,35 @@ def window(config, workdir):
     return {"points": points, "keep": e.keep, "score": e.score, "noise_detection": detection}
 
 
-KINDS = {"curve": curve, "epochs": epochs, "window": window}
+def selectors(config, workdir):
+    e = config.experiment
+    sel.validate(e, config.scores)  # before any training
+    parsed = sel.parse_all(tuple(e.selectors), config.scores)
+    sdir = run_scores_job(config, workdir, 0.0)
+    emb = os.path.join(sdir, "scores", f"embeddings_epoch{int(config.scores.embeddings)}.npy")
+    full = common.band([retrain(config, workdir, "full", s) for s in e.seeds])
+    points = []
+    for p in parsed:
+        fields = sel.prune_fields(p, p["score"] and sel.difficulty_path(sdir, p["score"]), emb)
+        for pruned in e.fractions_pruned:
+            name = f"{p['selector'].replace(':', '_')}_pruned{pruned}"
+            accs = [retrain(config, workdir, name, s, keep=1 - pruned, **fields) for s in e.seeds]
+            points.append({**p, "fraction_pruned": pruned, **common.band(accs)})
+    detection = {}
+    if e.label_noise > 0:
+        ndir = run_scores_job(config, workdir, e.label_noise)
+        with open(os.path.join(ndir, "label_noise.json")) as f:
+            noisy = json.load(f)["ids"]
+        # k = the number of corrupted labels; aum is ranked by -aum (its lowest values)
+        detection[str(e.label_noise)] = {
+            name: {**noise_detection(np.load(sel.difficulty_path(ndir, name)), noisy),
+                   "ranking": "lowest" if name.split("_epoch")[0] in sel.NEGATED else "highest"}
+            for name in e.noise_scores}
+    return {"points": points, "full": full, "comparison": sel.compare_with_random(points),
+            "noise_detection": detection, "embeddings_epoch": int(config.scores.embeddings)}
+
+
+KINDS = {"curve": curve, "epochs": epochs, "window": window, "selectors": selectors}
 
 
 def main(config, workdir):
