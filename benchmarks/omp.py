@@ -12,6 +12,11 @@ budget proportional to class size; ours runs them batched) by:
   (c) scikit-learn's orthogonal_mp (unconstrained, no ridge: a speed reference),
   (d) the floor: k matrix-vector products with the N x d matrix (what any OMP must do).
 (a) and (d) run alternately --repeat times and the fastest of each counts (the machine is shared).
+Every method is timed in wall-clock seconds and in CPU seconds of this process (process_time):
+pinned to one core that other jobs share, wall time also counts their time slices, which differ
+between (b), (c) and the (a)/(d) pairs that run minutes apart; CPU time does not (all four run
+on the one core; JAX's and BLAS's threads count in full). The speedup over (b) can be at most
+(b) / (d): the ceiling, reported with it.
 Errors are ||G_S^T w - b|| / ||b|| recomputed here in float64 from each method's indices and
 weights (per-class: over all classes together). Ends with one line of JSON holding every figure.
 
@@ -111,21 +116,23 @@ def floor_fn(steps):
 
 
 def timed(f, *args):
-    t = time.perf_counter()
+    """Returns (output, wall seconds, CPU seconds of this process)."""
+    t, p = time.perf_counter(), time.process_time()
     out = f(*args)
     jax.block_until_ready(out)
-    return out, time.perf_counter() - t
+    return out, time.perf_counter() - t, time.process_time() - p
 
 
 def best_of(repeat, *fns):
-    """Runs the (already compiled) fns in turn `repeat` times, returns each one's last output and
-    fastest time: the machine is shared, alternating keeps ours and the floor under like loads."""
-    outs, times = [None] * len(fns), [float("inf")] * len(fns)
+    """Runs the (already compiled) fns in turn `repeat` times, returns each one's last output,
+    fastest wall time and fastest CPU time: the machine is shared, alternating keeps ours and the
+    floor under like loads."""
+    outs, times, cpus = [None] * len(fns), [float("inf")] * len(fns), [float("inf")] * len(fns)
     for _ in range(repeat):
         for i, f in enumerate(fns):
-            outs[i], t = timed(f)
-            times[i] = min(times[i], t)
-    return outs, times
+            outs[i], t, c = timed(f)
+            times[i], cpus[i] = min(times[i], t), min(cpus[i], c)
+    return outs, times, cpus
 
 
 def bench(n, k, hidden, lam, baseline_limit, stacked, repeat, log):
@@ -138,26 +145,28 @@ def bench(n, k, hidden, lam, baseline_limit, stacked, repeat, log):
     b = G.mean(0)
     bj = jnp.asarray(b)
     # Warm-up: the budget is traced, so a 1-step run compiles everything the full run needs.
-    _, compile_s = timed(lambda: omp(Gj, bj, k, lam=lam, budget=1))
+    _, compile_s, _ = timed(lambda: omp(Gj, bj, k, lam=lam, budget=1))
     floor = floor_fn(k).lower(Gj, bj).compile()
-    (res, _), (ta, td) = best_of(repeat, lambda: omp(Gj, bj, k, lam=lam), lambda: floor(Gj, bj))
+    (res, _), (ta, td), (ca, cd) = best_of(repeat, lambda: omp(Gj, bj, k, lam=lam),
+                                           lambda: floor(Gj, bj))
     ea = errors_of([rel_error(G, b, res.indices, res.weights)])
     ours_hist = np.asarray(res.errors)
 
-    t = time.perf_counter()
+    t, p = time.perf_counter(), time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "ended prematurely" if it ever happens
         coef = orthogonal_mp(G.T, b, n_nonzero_coefs=k)
-    tc = time.perf_counter() - t
+    tc, cc = time.perf_counter() - t, time.process_time() - p
     sk_idx = np.flatnonzero(coef)
     ec = errors_of([rel_error(G, b, sk_idx, coef[sk_idx])])
 
-    t = time.perf_counter()
+    t, p = time.perf_counter(), time.process_time()
     idx_b, w_b, steps_b, cut_b = cords_style(G, b, k, lam, t + baseline_limit, stacked)
-    tb = time.perf_counter() - t
+    tb, cb = time.perf_counter() - t, time.process_time() - p
     eb = errors_of([rel_error(G, b, idx_b, w_b)])
     # Where the baseline was stopped: ours timed on the same number of steps (budget is traced).
-    _, ta_equal = timed(lambda: omp(Gj, bj, k, lam=lam, budget=steps_b)) if cut_b else (None, ta)
+    _, ta_equal, _ = (timed(lambda: omp(Gj, bj, k, lam=lam, budget=steps_b)) if cut_b
+                      else (None, ta, ca))
     out["whole"] = dict(
         ours_s=ta, ours_warmup_s=compile_s, ours_selected=int(res.n_selected), ours_err=ea,
         ours_err_at_baseline_steps=float(ours_hist[max(steps_b, 1) - 1]),
@@ -165,7 +174,7 @@ def bench(n, k, hidden, lam, baseline_limit, stacked, repeat, log):
         sklearn_s=tc, sklearn_err=ec, floor_s=td,
         speedup_vs_baseline=tb / ta, speedup_is_lower_bound=cut_b,
         ours_s_at_baseline_steps=ta_equal, speedup_at_equal_steps=tb / ta_equal,
-        ratio_to_sklearn=ta / tc, ratio_to_floor=ta / td)
+        ratio_to_sklearn=ta / tc, ratio_to_floor=ta / td, **cpu_figures(ca, cb, cc, cd, tb / td))
     log(f"N={n} k={k} whole: ours {ta:.2f}s (warm-up/compile {compile_s:.1f}s, err {ea:.4f}); "
         f"baseline {tb:.1f}s for {steps_b} steps{' (stopped)' if cut_b else ''} (err {eb:.4f}; "
         f"ours at that step {ours_hist[max(steps_b, 1) - 1]:.4f}); sklearn {tc:.2f}s "
@@ -175,6 +184,7 @@ def bench(n, k, hidden, lam, baseline_limit, stacked, repeat, log):
         f"ours/sklearn {ta / tc:.2f}, ours/floor {ta / td:.2f}"
         + (f"; on the baseline's {steps_b} steps ours took {ta_equal:.2f}s "
            f"(1/{tb / ta_equal:.1f})" if cut_b else ""))
+    log_cpu(log, out["whole"])
     del floor
 
     # ------------------------------------------------------------------ per class
@@ -189,15 +199,15 @@ def bench(n, k, hidden, lam, baseline_limit, stacked, repeat, log):
     bp = np.stack([G[m].mean(0) for m in members])
     Gpj, bpj, vj, kj = map(jnp.asarray, (Gp, bp, valid, budgets))
     ones = jnp.ones_like(kj)
-    _, compile_s = timed(lambda: omp_batched(Gpj, bpj, k_max, lam=lam, valid=vj, budgets=ones))
+    _, compile_s, _ = timed(lambda: omp_batched(Gpj, bpj, k_max, lam=lam, valid=vj, budgets=ones))
     floor = floor_fn(k_max).lower(Gpj, bpj).compile()
-    (res, _), (ta, td) = best_of(
+    (res, _), (ta, td), (ca, cd) = best_of(
         repeat, lambda: omp_batched(Gpj, bpj, k_max, lam=lam, valid=vj, budgets=kj),
         lambda: floor(Gpj, bpj))
     ea = errors_of([rel_error(Gp[c], bp[c], res.indices[c], res.weights[c])
                     for c in range(CLASSES)])
 
-    t = time.perf_counter()
+    t, p = time.perf_counter(), time.process_time()
     parts = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -205,10 +215,10 @@ def bench(n, k, hidden, lam, baseline_limit, stacked, repeat, log):
             coef = orthogonal_mp(G[m].T, bp[c], n_nonzero_coefs=int(budgets[c]))
             nz = np.flatnonzero(coef)
             parts.append(rel_error(G[m], bp[c], nz, coef[nz]))
-    tc = time.perf_counter() - t
+    tc, cc = time.perf_counter() - t, time.process_time() - p
     ec = errors_of(parts)
 
-    t = time.perf_counter()
+    t, p = time.perf_counter(), time.process_time()
     parts, steps_b, cut_b = [], 0, False
     for c, m in enumerate(members):
         idx_c, w_c, steps_c, cut_c = cords_style(G[m], bp[c], int(budgets[c]), lam,
@@ -216,7 +226,7 @@ def bench(n, k, hidden, lam, baseline_limit, stacked, repeat, log):
         parts.append(rel_error(G[m], bp[c], idx_c, w_c))
         steps_b += steps_c
         cut_b |= cut_c
-    tb = time.perf_counter() - t
+    tb, cb = time.perf_counter() - t, time.process_time() - p
     eb = errors_of(parts)
     out["per_class"] = dict(
         k_max=k_max, n_max=n_max, ours_s=ta, ours_warmup_s=compile_s,
@@ -224,14 +234,31 @@ def bench(n, k, hidden, lam, baseline_limit, stacked, repeat, log):
         baseline_s=tb, baseline_steps=steps_b, baseline_stopped=cut_b, baseline_err=eb,
         sklearn_s=tc, sklearn_err=ec, floor_s=td,
         speedup_vs_baseline=tb / ta, speedup_is_lower_bound=cut_b,
-        ratio_to_sklearn=ta / tc, ratio_to_floor=ta / td)
+        ratio_to_sklearn=ta / tc, ratio_to_floor=ta / td, **cpu_figures(ca, cb, cc, cd, tb / td))
     log(f"N={n} k={k} per-class (10 x ~{n_max}, k_max {k_max}): ours {ta:.2f}s "
         f"(warm-up/compile {compile_s:.1f}s, err {ea:.4f}); baseline {tb:.1f}s for {steps_b} steps"
         f"{' (stopped)' if cut_b else ''} (err {eb:.4f}); sklearn {tc:.2f}s (err {ec:.4f}); "
         f"floor {td:.2f}s")
     log(f"  ours/baseline {ta / tb:.4f} ({'<=' if cut_b else '='} 1/{tb / ta:.1f}), "
         f"ours/sklearn {ta / tc:.2f}, ours/floor {ta / td:.2f}")
+    log_cpu(log, out["per_class"])
     return out
+
+
+def cpu_figures(ca, cb, cc, cd, ceiling):
+    """CPU-second figures of ours (a), the baseline (b), sklearn (c), the floor (d), and the
+    speedup ceiling (b) / (d) in wall and CPU time."""
+    return dict(ours_cpu_s=ca, baseline_cpu_s=cb, sklearn_cpu_s=cc, floor_cpu_s=cd,
+                speedup_vs_baseline_cpu=cb / ca, ratio_to_sklearn_cpu=ca / cc,
+                ratio_to_floor_cpu=ca / cd, speedup_ceiling=ceiling, speedup_ceiling_cpu=cb / cd)
+
+
+def log_cpu(log, f):
+    log(f"  CPU s: ours {f['ours_cpu_s']:.2f}, baseline {f['baseline_cpu_s']:.1f}, sklearn "
+        f"{f['sklearn_cpu_s']:.2f}, floor {f['floor_cpu_s']:.2f}; ours/baseline "
+        f"1/{f['speedup_vs_baseline_cpu']:.1f} (ceiling baseline/floor 1/{f['speedup_ceiling_cpu']:.1f}"
+        f", wall 1/{f['speedup_ceiling']:.1f}), ours/sklearn {f['ratio_to_sklearn_cpu']:.2f}, "
+        f"ours/floor {f['ratio_to_floor_cpu']:.2f}")
 
 
 def main():
