@@ -77,13 +77,16 @@ def _literal(text):
 
 
 def _override_message(e, argv):
-    message = (e.args[0] if isinstance(e, KeyError) and e.args else str(e))
+    """One line for a bad --config.* argument: ml_collections raises a KeyError /
+    AttributeError naming the missing field (with its "did you mean"), absl a flags.Error."""
+    message = e.args[0] if isinstance(e, KeyError) and e.args else e
     message = str(message).replace("\n", "; ").strip()
-    key = re.match(r"^'?\"?'?(\w+)", message)
-    arg = next((a for a in argv if a.startswith("--config.") and key
-                and re.search(rf"\.{key.group(1)}(\.|=|$)", a.split("=")[0])), None)
-    return f"{arg.split('=')[0] + ': ' if arg else ''}no such config field ({message})" \
-        if isinstance(e, (KeyError, AttributeError)) else f"bad command line: {message}"
+    if not isinstance(e, (KeyError, AttributeError)):
+        return f"bad command line: {message}"
+    field = re.match(r"^['\"]*(\w+)", message)
+    flag = next((a.split("=")[0] for a in argv if a.startswith("--config.") and field
+                 and re.search(rf"\.{field.group(1)}(\.|=|$)", a.split("=")[0])), None)
+    return f"{flag + ': ' if flag else ''}no such config field ({message})"
 
 
 def fail(message, status=2):
