@@ -72,7 +72,9 @@ def validate_config(config):
             raise ValueError(f"job='tune': {chosen[0]} must be 'none'; hpo.evaluation chooses "
                              "each trial's training examples")
     validate_train_config(config.train)
-    _validate_sizes(config)
+    sizes = sources.peek_sizes(config.data)
+    if sizes is not None:
+        validate_sizes(config, sizes[0])
 
 
 def _validate_seeds(config):
@@ -85,12 +87,11 @@ def _validate_seeds(config):
                              + (" (-1: config.seed)" if lowest < 0 else ""))
 
 
-def _validate_sizes(config):
-    """The checks that need the dataset's size, read from the files' headers (no data loaded)."""
-    sizes = sources.peek_sizes(config.data)
-    if sizes is None:
-        return
-    n, where = sizes[0], f"the {sizes[0]} training examples of data.source={config.data.source!r}"
+def validate_sizes(config, n):
+    """The checks that need the training set's size n: before anything loads, from the files'
+    headers (validate_config); for a TFDS source, whose size only its loaded data tells, by
+    the jobs right after loading (`check_loaded`)."""
+    where = f"the {n} training examples of data.source={config.data.source!r}"
     if config.job == "tune":  # trials train on what the held-out split leaves
         held = max(1, round(config.hpo.val_fraction * n))
         if held >= n:
@@ -111,6 +112,12 @@ def _validate_sizes(config):
     if c.method not in ("none", "full") and round(c.fraction * n) < 1:
         raise ValueError(f"coreset.fraction={c.fraction} selects no example of {where}; "
                          f"accepted: [{0.5 / n:.3g}, 1]")
+
+
+def check_loaded(config, dataset):
+    """validate_sizes on the loaded dataset when its files could not tell its size earlier."""
+    if sources.peek_sizes(config.data) is None:
+        validate_sizes(config, dataset.n_train)
 
 
 def _validate_scores_job(config):

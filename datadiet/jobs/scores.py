@@ -20,7 +20,7 @@ import os
 import numpy as np
 
 from datadiet import fileio
-from datadiet.config import default_config, validate_config
+from datadiet.config import check_loaded, default_config, validate_config
 from datadiet.data import Subset, load_dataset
 from datadiet.scores import compute
 from datadiet.scores.config import EPOCH_SCORES, RUN_SCORES, score_file_names
@@ -40,6 +40,7 @@ def compute_scores(config, workdir):
     with run.active():
         # One dataset for every seed: with label noise, all seeds see the same corrupted labels.
         dataset = load_dataset(config.data, config.seed)
+        check_loaded(config, dataset)  # sizes a TFDS source tells only now
         if dataset.label_noise is not None:
             run.write_json("label_noise.json", dataset.label_noise)
         seeds = [config.seed + i for i in range(config.scores.num_seeds)]

@@ -1,5 +1,5 @@
 """The train job: one run (all data, a pruned subset, a coreset, or a streaming sampler)."""
-from datadiet.config import default_config, validate_config
+from datadiet.config import check_loaded, default_config, validate_config
 from datadiet.coresets.selector import CoresetSelector
 from datadiet.data import Subset, load_dataset
 from datadiet.prune import pruned_subset
@@ -35,6 +35,7 @@ def train_and_evaluate(config, workdir, dataset=None, on_epoch=None):
     with run.active():  # the lock, status and heartbeat; a stop or failure is recorded
         if dataset is None:
             dataset = load_dataset(config.data, config.seed)
+            check_loaded(config, dataset)  # sizes a TFDS source tells only now
         if dataset.label_noise is not None:
             run.write_json("label_noise.json", dataset.label_noise)
         # The one place the streaming-vs-epochs choice is made.

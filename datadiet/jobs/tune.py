@@ -11,7 +11,7 @@ hpo.retrain=False, and one final run of the command (retrain on) retrains the be
 import os
 
 from datadiet import distributed, fileio
-from datadiet.config import default_config, validate_config
+from datadiet.config import check_loaded, default_config, validate_config
 from datadiet.data import load_dataset
 from datadiet.hpo import space as space_lib
 from datadiet.hpo.holdout import holdout_split
@@ -29,6 +29,7 @@ def tune(config, workdir, dataset=None):
     use_compilation_cache(os.path.join(workdir, "jax_cache"))
     if dataset is None:
         dataset = load_dataset(config.data, config.seed)
+        check_loaded(config, dataset)  # sizes a TFDS source tells only now
     objective = Objective(config, holdout_split(dataset, hpo.val_fraction, hpo.seed), workdir,
                           validate_config, default_config(), make_selector)
     # Multi-process: only process 0 opens the study; the others train the trials it sends.

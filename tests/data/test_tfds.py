@@ -34,3 +34,14 @@ def test_training_end_to_end_on_mock_cifar10(tmp_path):
     assert final["test"]["step"] == 2 * 3  # ceil(40 / 16) steps per epoch
     assert json.load(open(os.path.join(tmp_path, "status.json")))["state"] == "done"
     assert np.isfinite(final["train"]["loss"]) and 0 <= final["test"]["accuracy"] <= 1
+
+
+def test_a_batch_larger_than_a_tfds_training_set_is_refused_before_training(tmp_path):
+    """TFDS sources tell their size only once loaded: the jobs check it right then."""
+    config = tiny_config(epochs=1.0, batch_size=32)
+    config.data.source, config.data.name = "tfds", "cifar10"
+    with tfds.testing.mock_data(num_examples=24):
+        with pytest.raises(ValueError, match=r"train.batch_size=32 is larger than the 24 "
+                                             r"training examples of data.source='tfds'"):
+            train_and_evaluate(config, str(tmp_path))
+    assert not (tmp_path / "checkpoints").exists()  # nothing trained
