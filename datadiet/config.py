@@ -115,9 +115,9 @@ def validate_sizes(config, n):
 
 
 def check_loaded(config, dataset):
-    """validate_sizes on the loaded dataset when its files could not tell its size earlier."""
-    if sources.peek_sizes(config.data) is None:
-        validate_sizes(config, dataset.n_train)
+    """validate_sizes on the loaded dataset: the first time for a TFDS source (its files could
+    not tell its size earlier), a no-op repeat of validate_config's for the others."""
+    validate_sizes(config, dataset.n_train)
 
 
 def _validate_scores_job(config):

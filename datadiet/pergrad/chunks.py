@@ -17,6 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
+from datadiet import parallel
+from datadiet.data import pipeline
 from datadiet.parallel import data_mesh
 from datadiet.training import evaluate
 
@@ -68,3 +70,12 @@ def map_chunks(fn: Callable, replicated, x, y, chunk_size: int):
     if len(outs) == 1:
         return outs[0]
     return jax.tree.map(lambda *a: jnp.concatenate(a), *outs)
+
+
+def map_host_chunks(fn: Callable, replicated, x, y, chunk_size: int):
+    """map_chunks for inputs kept on the host (data.pipeline = "host"): each process reads only
+    its rows of every chunk (data/pipeline.py); the outputs come back to the host, in source
+    order."""
+    mesh = data_mesh()
+    return pipeline.map_source_chunks(fn, parallel.replicate(replicated, mesh), x, y,
+                                      chunk_length(len(y), chunk_size), mesh)

@@ -5,12 +5,10 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec as P
 
-from datadiet.data import augment, pipeline
+from datadiet.data import augment
 from datadiet.pergrad import per_example_grad_norms
-from datadiet.parallel import data_mesh
-from datadiet.pergrad.chunks import chunk_length, map_chunks
+from datadiet.pergrad.chunks import map_chunks, map_host_chunks
 from datadiet.scores import definitions
 from datadiet.training.state import apply_model
 
@@ -46,8 +44,8 @@ def state_scores(graphdef, params, batch_stats, dataset, names, chunk_size=256,
     replicated = (params, batch_stats, jnp.asarray(dataset.mean), jnp.asarray(dataset.std))
     if forward:
         fn = functools.partial(_forward_scores, graphdef)
-        scores = (_host_chunks(fn, replicated, dataset, chunk_size) if dataset.pipeline == "host"
-                  else map_chunks(fn, replicated, dataset.x_train, dataset.y_train, chunk_size))
+        chunks = map_host_chunks if dataset.pipeline == "host" else map_chunks
+        scores = chunks(fn, replicated, dataset.x_train, dataset.y_train, chunk_size)
         out.update({n: np.asarray(scores[n], np.float32) for n in forward})
     if "grand" in names and dataset.pipeline == "host":
         def grand(params, batch_stats, mean, std, x, y):
@@ -55,7 +53,8 @@ def state_scores(graphdef, params, batch_stats, dataset, names, chunk_size=256,
                                           augment.normalize(x, mean, std), y,
                                           chunk_size=grand_chunk_size)
 
-        out["grand"] = _host_chunks(grand, replicated, dataset, grand_chunk_size).astype(np.float32)
+        out["grand"] = map_host_chunks(grand, replicated, dataset.x_train, dataset.y_train,
+                                       grand_chunk_size).astype(np.float32)
     elif "grand" in names:
         out["grand"] = np.concatenate([
             np.asarray(per_example_grad_norms(graphdef, params, batch_stats, x, y,
@@ -63,11 +62,3 @@ def state_scores(graphdef, params, batch_stats, dataset, names, chunk_size=256,
             for x, y in _normalized_blocks(dataset)]).astype(np.float32)
     return out
 
-
-def _host_chunks(fn, replicated, dataset, chunk_size):
-    """fn over the training set streamed from the host (data.pipeline = "host"): each process
-    reads its rows of every chunk, the outputs are gathered in source order."""
-    mesh = data_mesh()
-    replicated = jax.device_put(replicated, NamedSharding(mesh, P()))
-    return pipeline.map_source_chunks(fn, replicated, dataset.x_train, dataset.y_train,
-                                      chunk_length(dataset.n_train, chunk_size), mesh)

@@ -5,11 +5,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from jax.sharding import NamedSharding, PartitionSpec as P
 
-from datadiet.data import augment, pipeline
-from datadiet.parallel import data_mesh
-from datadiet.pergrad.chunks import chunk_length, map_chunks
+from datadiet.data import augment
+from datadiet.pergrad.chunks import map_chunks, map_host_chunks
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -23,10 +21,6 @@ def embeddings(graphdef, params, batch_stats, dataset, chunk_size=256):
     """float32 [n_train, F] in source order."""
     fn = functools.partial(_features, graphdef)
     replicated = (params, batch_stats, np.asarray(dataset.mean), np.asarray(dataset.std))
-    if dataset.pipeline == "host":
-        mesh = data_mesh()
-        return np.asarray(pipeline.map_source_chunks(
-            fn, jax.device_put(replicated, NamedSharding(mesh, P())), dataset.x_train,
-            dataset.y_train, chunk_length(dataset.n_train, chunk_size), mesh), np.float32)
-    return np.asarray(map_chunks(fn, replicated, dataset.x_train, dataset.y_train, chunk_size),
+    chunks = map_host_chunks if dataset.pipeline == "host" else map_chunks
+    return np.asarray(chunks(fn, replicated, dataset.x_train, dataset.y_train, chunk_size),
                       np.float32)
