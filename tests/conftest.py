@@ -25,11 +25,13 @@ def shared_data():
 @pytest.fixture(scope="session")
 def noisy_scores_job(tmp_path_factory):
     """A small digits scores job with 10% label noise: 2 seeds, EL2N and margin after 1 epoch,
-    input norms. Shared by the score-set and report tests (one job per test session)."""
+    input norms, the penultimate embeddings after epoch 1. Shared by the score-set and report
+    tests (one job per test session)."""
     workdir = str(tmp_path_factory.mktemp("noisy_scores"))
     c = tiny_config(epochs=1.0)
     c.job = "scores"
     c.scores.names, c.scores.epochs, c.scores.num_seeds = ("el2n", "margin", "input_norm"), (1,), 2
+    c.scores.embeddings = 1  # a [n, d] file beside the scores: not a score, but exported
     c.data.label_noise = 0.1
     compute_scores(c, workdir)
     return c, workdir

@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 
 from analysis.report import page, scores
 from datadiet.scores import scoreset
+from datadiet.training import rundir
 
 REPORT = "report"
 
@@ -62,7 +63,7 @@ def _read_json(path):
 def _run(directory, out_dir):
     with open(os.path.join(directory, "metrics.jsonl")) as f:
         events = [json.loads(line) for line in f]
-    status = _read_json(os.path.join(directory, "status.json")) or {}
+    status = rundir.read_status(directory)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
     for split in ("train", "test"):
         ev = [e for e in events if e.get("split") == split]

@@ -23,6 +23,7 @@ import numpy as np
 from flax import nnx
 
 from datadiet.data import augment
+from datadiet.data.pipeline import host_values
 from datadiet.pergrad.chunks import check_chunk_size, iter_chunks
 from datadiet.pergrad.full import param_path
 
@@ -130,7 +131,7 @@ def recompute_batch_stats(graphdef, params, batch_stats, dataset, ids, *, chunk_
         totals = {}
         for _, _, sums in iter_chunks(fn, (params, batch_stats), x, y, chunk_size):
             for key, arrays in sums.items():
-                new = [np.asarray(a, np.float64).sum(0) for a in arrays]
+                new = [host_values(a).astype(np.float64).sum(0) for a in arrays]
                 totals[key] = [t + a for t, a in zip(totals.get(key, (0.0,) * 3), new)]
         if sorted(totals) != layers:
             raise ValueError(f"the BatchNorm layers called, {sorted(totals)}, are not those "
@@ -181,7 +182,7 @@ def error_on_subset(graphdef, params, batch_stats, dataset, ids, *, chunk_size=2
     ids = _check_ids(ids, dataset.n_train)
     check_chunk_size(chunk_size)
     fn = functools.partial(_correct, graphdef, *_norm_stats(dataset))
-    correct = sum(int(np.sum(c)) for _, _, c in iter_chunks(
+    correct = sum(int(np.sum(host_values(c))) for _, _, c in iter_chunks(
         fn, (params, batch_stats), dataset.x_train[ids], dataset.y_train[ids], chunk_size))
     return 1.0 - correct / len(ids)
 

@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from datadiet import distributed
 from datadiet.jobs.train import open_run, train_and_evaluate
 from datadiet.training.checkpoint import Checkpointer
 from datadiet.training.durations import resolve_duration
@@ -52,12 +53,12 @@ def spawn_children(config, dataset, parent, spawn_step, child_seeds, workdir):
         configs.append((child_config, os.path.join(workdir, f"seed_{seed}")))
     # The parent is read (and checked) before any child directory is written.
     state = meta = None
-    if not all(_checkpoint_steps(d) for _, d in configs):
+    if not all(_has_checkpoint(d) for _, d in configs):
         state, meta = _parent_state(config, dataset, parent, spawn_step, starts)
     children = []
     for child_config, child_dir in configs:
         open_run(child_dir, child_config)  # refuses a directory holding another run
-        if not _checkpoint_steps(child_dir):
+        if not _has_checkpoint(child_dir):
             checkpointer = Checkpointer(os.path.join(child_dir, "checkpoints"),
                                         config.train.max_checkpoints)
             checkpointer.save(spawn_step, {"state": state}, meta)
@@ -67,14 +68,14 @@ def spawn_children(config, dataset, parent, spawn_step, child_seeds, workdir):
     return children
 
 
-def _checkpoint_steps(run_dir):
+def _has_checkpoint(run_dir):
+    """Whether `run_dir` holds a finished checkpoint (Orbax renames a step's directory to its
+    number once written), as process 0 sees it: every process gets the same answer, so all of
+    them make the same collective Orbax calls after it (a process that looked while process 0
+    was writing would otherwise take the other branch)."""
     path = os.path.join(run_dir, "checkpoints")
-    if not os.path.isdir(path):
-        return []
-    checkpointer = Checkpointer(path, max_to_keep=None)
-    steps = checkpointer.steps()
-    checkpointer.close()
-    return steps
+    found = os.path.isdir(path) and any(name.isdigit() for name in os.listdir(path))
+    return distributed.broadcast_json(f"checkpointed {run_dir}", found)
 
 
 def _parent_state(config, dataset, parent, spawn_step, starts):

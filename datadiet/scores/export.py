@@ -3,7 +3,8 @@
     python -m datadiet.scores.export SCORES_DIR --out=FILE.parquet   # or FILE.csv
 
 Columns: `id`, `label` (the label scored with), `corrupted` (only with label noise), then per
-score `<name>` (mean over seeds) and `<name>_seed<s>` (each seed's values). The provenance
+score `<name>` (mean over seeds) and `<name>_seed<s>` (each seed's values), then saved
+embeddings (`scores.embeddings`) one column per dimension, `<name>_<j>`. The provenance
 (dataset, model, n_train, seeds, epochs, config, label_noise) is JSON: in Parquet, the schema
 metadata under the key `datadiet`; in CSV, a sidecar file FILE.csv.json (a CSV has no metadata,
 and comment lines would trip most readers).
@@ -28,6 +29,8 @@ def to_table(score_set):
         columns[name] = score_set.scores[name]
         for seed, values in sorted(score_set.per_seed[name].items()):
             columns[f"{name}_seed{seed}"] = values
+    for name, rows in sorted(score_set.embeddings.items()):
+        columns.update({f"{name}_{j}": rows[:, j] for j in range(rows.shape[1])})
     table = pa.table(columns)
     return table.replace_schema_metadata({METADATA_KEY: json.dumps(score_set.provenance)})
 

@@ -5,6 +5,7 @@
     s.scores["el2n_epoch1"]                 # float32 [n_train] mean over seeds, source order
     s.per_seed["el2n_epoch1"][0]            # seed 0's values
     s.labels, s.corrupted                   # labels scored with; bool mask of noisy labels or None
+    s.embeddings["embeddings_epoch3"]       # float32 [n_train, d] (scores.embeddings), if saved
 
 On disk (written by datadiet/jobs/scores.py): WORKDIR/scores/<name>.npy + <name>.json (mean over seeds and its
 provenance), WORKDIR/scores/labels.npy (the training labels used, noise included),
@@ -33,6 +34,7 @@ class ScoreSet:
     per_seed: dict  # name -> {seed: float32 [n_train]} (empty for input_norm)
     provenance: dict  # dataset, model, n_train, seeds, epochs {name: epoch}, config, label_noise
     directory: str = ""  # the scores/ folder read
+    embeddings: dict = dataclasses.field(default_factory=dict)  # name -> float32 [n_train, d]
 
     @property
     def names(self):
@@ -75,9 +77,13 @@ def load(path, data_path=None):
     first = infos[min(infos)]
     n = int(first["n_train"])
     job_dir = os.path.dirname(directory)
-    scores, per_seed = {}, {}
+    scores, per_seed, embeddings = {}, {}, {}
     for name in infos:
-        scores[name] = np.load(os.path.join(directory, name + ".npy"))
+        values = np.load(os.path.join(directory, name + ".npy"))
+        if values.ndim != 1:  # a row per example (penultimate features), not a score
+            embeddings[name] = values
+            continue
+        scores[name] = values
         per_seed[name] = {}
         for seed in first["seeds"]:
             seed_file = os.path.join(job_dir, f"seeds/seed_{seed}/scores/{name}.npy")
@@ -101,7 +107,8 @@ def load(path, data_path=None):
     if len(labels) != n:
         raise ValueError(f"{labels_path}: {len(labels)} labels for n_train={n} scores")
     return ScoreSet(ids=np.arange(n, dtype=np.int64), labels=labels, scores=scores,
-                    per_seed=per_seed, provenance=provenance, directory=directory)
+                    per_seed=per_seed, provenance=provenance, directory=directory,
+                    embeddings=embeddings)
 
 
 def dataset_of(config, data_path=None):

@@ -3,7 +3,8 @@
   config.json       the resolved config
   metrics.jsonl     one strict-JSON object per event: step, epoch, split (train|test), loss, ...
   status.json       {"state": "running"|"done"|"failed"|"preempted"|"pruned", "pid", "host",
-                     "started", "heartbeat", "updated", ...}
+                     "started", "heartbeat", "updated", ...}; read it with `read_status`, which
+                     reports a "running" whose job is gone as "aborted"
   lock              held by the one job working here (runlock.py)
   checkpoints/      Orbax checkpoints (see checkpoint.py)
   label_noise.json  ids whose labels were changed, with old and new labels (when noise is on)
@@ -98,10 +99,7 @@ class RunDir:
 
     # status.json
     def status(self):
-        if not os.path.exists(self.file("status.json")):
-            return {}
-        with open(self.file("status.json")) as f:
-            return json.load(f)
+        return read_status(self.path)
 
     def set_status(self, state, **info):
         """Writes status.json; while a job holds the directory (`active`), its pid, host, start
@@ -186,6 +184,27 @@ class RunDir:
 
     def write_json(self, name, obj):
         fileio.write_json(self.file(name), obj)
+
+
+def read_status(path):
+    """Run directory `path`'s status.json ({} if none), where a "running" whose job is gone
+    reads "aborted". A job killed outright (SIGKILL, out of memory, or jaxlib aborting it in
+    C++ when a peer process stops beating its heartbeat) runs no finally block, so it cannot
+    record its own end: its lock's holder is dead (same host: no such pid; another host: no
+    heartbeat for runlock.STALE_SECONDS), or the lock is gone."""
+    status_path = os.path.join(path, "status.json")
+    if not os.path.exists(status_path):
+        return {}
+    with open(status_path) as f:
+        status = json.load(f)
+    if status.get("state") == "running" and runlock.live_holder(
+            os.path.join(path, "lock"), lambda: status.get("heartbeat")) is None:
+        status = {**status, "state": "aborted", "error": (
+            f"the job (pid {status.get('pid')} on host {status.get('host')!r}) ended without "
+            "recording its end: killed (SIGKILL, out of memory) or aborted by JAX (another "
+            "process of the run died)"),
+            "resume": "rerun the same command: it resumes from the last checkpoint"}
+    return status
 
 
 def _strict_json(event):

@@ -17,11 +17,18 @@ from datadiet import distributed  # noqa: E402
 distributed.initialize()  # the launcher's DATADIET_* variables; a no-op alone
 
 import jax  # noqa: E402
+import numpy as np  # noqa: E402
 from tiny_config import tiny_config  # noqa: E402
 from tiny_tune_config import tiny_tune_config  # noqa: E402
 
+from datadiet import fileio  # noqa: E402
+from datadiet.data import load_dataset  # noqa: E402
+from datadiet.dynamics import barrier  # noqa: E402
 from datadiet.jobs import JOBS  # noqa: E402
+from datadiet.jobs.lmc import spawn_children  # noqa: E402
 from datadiet.jobs.train import train_and_evaluate  # noqa: E402
+from datadiet.training.durations import resolve_duration  # noqa: E402
+from datadiet.training.loop import restore_state  # noqa: E402
 
 
 def epochs():
@@ -40,10 +47,11 @@ def stream():
     return c
 
 
-def scores():
-    c = tiny_config(epochs=1.0)
+def scores():  # every kind of score: forward, per-example gradient, over the run, embeddings
+    c = tiny_config(epochs=2.0)
     c.job = "scores"
-    c.scores.names, c.scores.epochs, c.scores.num_seeds = ("el2n", "grand"), (1,), 1
+    c.scores.names = ("el2n", "grand", "forgetting", "aum", "dyn_unc")
+    c.scores.epochs, c.scores.num_seeds, c.scores.embeddings = (1,), 1, 2
     return c
 
 
@@ -59,12 +67,32 @@ def tune():
     return c
 
 
+def lmc():  # a parent, two children spawned after epoch 1, their error barrier
+    c = tiny_config(epochs=2.0)
+    c.train.max_checkpoints = 3
+    return c
+
+
+def run_lmc(config, workdir):
+    dataset = load_dataset(config.data, config.seed)
+    parent = os.path.join(workdir, "parent")
+    train_and_evaluate(config, parent, dataset)
+    spawn = resolve_duration(config.train, dataset.n_train, dataset.n_train).epoch_starts[1]
+    children = spawn_children(config, dataset, parent, spawn, (1, 2),
+                              os.path.join(workdir, "children"))
+    graphdef, first, _ = restore_state(config, dataset, children[0].workdir)
+    second = restore_state(config, dataset, children[1].workdir)[1]
+    out = barrier.barrier_between(first, second, graphdef, dataset, np.arange(300),
+                                  barrier.default_alphas(5))
+    fileio.write_json(os.path.join(workdir, "barrier.json"), out)
+
+
 def oddbatch():  # not divisible by the 2 devices: must fail before compute
     return tiny_config(epochs=1.0, batch_size=63)
 
 
 CONFIGS = {f.__name__: f for f in (oddbatch, epochs, epochs_host, stream, scores, gradmatch,
-                                    tune)}
+                                    tune, lmc)}
 
 
 def kill_at(epoch):
@@ -83,6 +111,8 @@ def main(outdir, names):
                 train_and_evaluate(config, workdir)
             except ValueError as e:
                 print(f"oddbatch: {e}")
+        elif name == "lmc":
+            run_lmc(config, workdir)
         elif name == "epochs" and kill_epoch >= 0:
             train_and_evaluate(config, workdir, on_epoch=kill_at(kill_epoch))
         else:

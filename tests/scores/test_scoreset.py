@@ -40,13 +40,17 @@ def test_load_returns_the_job_files_labels_and_provenance(noisy_scores_job):
             np.testing.assert_array_equal(s.per_seed["el2n_epoch1"][seed],
                                           _raw(workdir, "el2n_epoch1", seed))
         assert s.per_seed["input_norm"] == {}  # no parameters: one value for every seed
+        assert list(s.embeddings) == ["embeddings_epoch1"]  # rows of features, not a score
+        np.testing.assert_array_equal(s.embeddings["embeddings_epoch1"],
+                                      _raw(workdir, "embeddings_epoch1"))
         np.testing.assert_allclose(s.scores["margin_epoch1"],
                                    np.mean([s.per_seed["margin_epoch1"][i] for i in (0, 1)], 0),
                                    rtol=1e-6, atol=1e-7)
         p = s.provenance
         assert (p["dataset"], p["model"], p["n_train"], p["seeds"]) == \
             ("digits", "small_cnn", dataset.n_train, [0, 1])
-        assert p["epochs"] == {"el2n_epoch1": 1, "margin_epoch1": 1, "input_norm": None}
+        assert p["epochs"] == {"el2n_epoch1": 1, "margin_epoch1": 1, "input_norm": None,
+                               "embeddings_epoch1": 1}
         assert p["config"]["data"]["label_noise"] == 0.1 and p["label_noise"] == record
         assert sorted(np.flatnonzero(s.corrupted)) == record["ids"]
         # the corrupted labels are exactly those that differ from the clean source labels
@@ -80,9 +84,12 @@ def test_parquet_round_trip_keeps_every_column_and_the_provenance(noisy_scores_j
         if name != "input_norm":
             for seed in (0, 1):
                 expected[f"{name}_seed{seed}"] = _raw(workdir, name, seed)
+    embedded = _raw(workdir, "embeddings_epoch1")
+    dims = [f"embeddings_epoch1_{j}" for j in range(embedded.shape[1])]
+    expected.update({name: embedded[:, j] for j, name in enumerate(dims)})
     assert table.column_names == ["id", "label", "corrupted", "el2n_epoch1", "el2n_epoch1_seed0",
                                   "el2n_epoch1_seed1", "input_norm", "margin_epoch1",
-                                  "margin_epoch1_seed0", "margin_epoch1_seed1"]
+                                  "margin_epoch1_seed0", "margin_epoch1_seed1", *dims]
     for name, values in expected.items():
         np.testing.assert_array_equal(table.column(name).to_numpy(), values, err_msg=name)
     assert json.loads(table.schema.metadata[b"datadiet"]) == \

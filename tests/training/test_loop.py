@@ -14,7 +14,7 @@ from analysis import tensorboard_history
 from conftest import ROOT
 from tiny_config import tiny_config
 from datadiet.data import load_dataset
-from datadiet.training import optim
+from datadiet.training import optim, rundir
 from datadiet.training.durations import resolve_duration
 from datadiet.jobs.train import train_and_evaluate
 from datadiet.training.loop import build_model
@@ -106,6 +106,7 @@ def test_killed_run_resumes_to_the_same_final_metrics(tmp_path, overrides):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert json.load(open(os.path.join(killed, "status.json")))["state"] == "running"
+    assert rundir.read_status(killed)["state"] == "aborted"  # what readers are told
     assert len(_metrics(killed)) < len(_metrics(reference))  # it really was cut short
     subprocess.run(_train_cmd(killed, *overrides), check=True, capture_output=True, cwd=ROOT)
     assert _metrics(killed) == _metrics(reference)

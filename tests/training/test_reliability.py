@@ -192,6 +192,39 @@ def test_the_heartbeat_is_refreshed_while_running(tmp_path, monkeypatch):
     assert run.status()["state"] == "done" and run.status()["pid"] == os.getpid()
 
 
+def _leave_running(path, holder, heartbeat):
+    """What a job killed outright leaves: status "running" and its lock file."""
+    os.makedirs(path, exist_ok=True)
+    with open(os.path.join(path, "status.json"), "w") as f:
+        json.dump({"state": "running", **holder, "heartbeat": heartbeat}, f)
+    with open(os.path.join(path, "lock"), "w") as f:
+        json.dump(holder, f)
+
+
+def test_a_running_status_whose_job_is_gone_reads_aborted(tmp_path):
+    import socket
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a pid that existed on this host and no longer does
+    here, now = socket.gethostname(), time.time()
+    cases = {  # (lock holder, heartbeat) -> the state a reader sees
+        "dead_pid": ({"pid": dead.pid, "host": here, "started": now}, now, "aborted"),
+        "live_pid": ({"pid": os.getppid(), "host": here, "started": now}, now, "running"),
+        "other_host_silent": ({"pid": 1, "host": "elsewhere", "started": now - 3600},
+                              now - 2 * rundir_lib.runlock.STALE_SECONDS, "aborted"),
+        "other_host_beating": ({"pid": 1, "host": "elsewhere", "started": now - 3600},
+                               now - 1.0, "running"),
+    }
+    for name, (holder, heartbeat, expected) in cases.items():
+        _leave_running(str(tmp_path / name), holder, heartbeat)
+        status = rundir_lib.read_status(str(tmp_path / name))
+        assert status["state"] == expected, name
+        if expected == "aborted":
+            assert f"pid {holder['pid']}" in status["error"] and "rerun" in status["resume"]
+    os.remove(tmp_path / "live_pid" / "lock")  # "running" with no lock: its holder is gone
+    assert rundir_lib.read_status(str(tmp_path / "live_pid"))["state"] == "aborted"
+    assert rundir_lib.read_status(str(tmp_path / "none")) == {}
+
+
 # 5. every field checked before compute
 @pytest.mark.parametrize("overrides, message", [
     ({"coreset.method": "gradmatch", "coreset.target": "val", "coreset.val_fraction": 0.0},
