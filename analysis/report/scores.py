@@ -39,8 +39,8 @@ def _provenance(s):
     rows = [("dataset", p["dataset"]), ("model", p["model"]), ("n_train", p["n_train"]),
             ("seeds", p["seeds"]), ("scores", ", ".join(s.names)),
             ("label noise", f"{len(noise['ids'])} corrupted labels" if noise else "none")]
-    rows += [(name, f"{rows_.shape[0]} x {rows_.shape[1]} (not a score: no histogram)")
-             for name, rows_ in sorted(s.embeddings.items())]
+    rows += [(name, f"{values.shape[0]} x {values.shape[1]} (not a score: no histogram)")
+             for name, values in sorted(s.embeddings.items())]
     return table(["field", "value"], rows)
 
 

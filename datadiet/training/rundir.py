@@ -115,7 +115,8 @@ class RunDir:
             fileio.write_json(self.file("status.json"), status, sync=False)
 
     def _heartbeat(self):
-        return self.status().get("heartbeat")
+        # the raw file: read_status would consult the lock again (this is its liveness input)
+        return _status_file(self.path).get("heartbeat")
 
     @contextlib.contextmanager
     def active(self, **info):
@@ -192,11 +193,7 @@ def read_status(path):
     C++ when a peer process stops beating its heartbeat) runs no finally block, so it cannot
     record its own end: its lock's holder is dead (same host: no such pid; another host: no
     heartbeat for runlock.STALE_SECONDS), or the lock is gone."""
-    status_path = os.path.join(path, "status.json")
-    if not os.path.exists(status_path):
-        return {}
-    with open(status_path) as f:
-        status = json.load(f)
+    status = _status_file(path)
     if status.get("state") == "running" and runlock.live_holder(
             os.path.join(path, "lock"), lambda: status.get("heartbeat")) is None:
         status = {**status, "state": "aborted", "error": (
@@ -205,6 +202,14 @@ def read_status(path):
             "process of the run died)"),
             "resume": "rerun the same command: it resumes from the last checkpoint"}
     return status
+
+
+def _status_file(path):
+    status_path = os.path.join(path, "status.json")
+    if not os.path.exists(status_path):
+        return {}
+    with open(status_path) as f:
+        return json.load(f)
 
 
 def _strict_json(event):
