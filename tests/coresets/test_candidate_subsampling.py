@@ -81,10 +81,13 @@ def test_subsampled_selections_keep_budgets_and_draw_fresh_pools(tmp_path, monke
 
 def test_subsampled_selections_compile_once(tmp_path, monkeypatch):
     # The pool has the same size at every selection, so the second selection compiles nothing.
-    # (A pool size no other test uses: the first selection must compile, whatever ran before.)
+    # (A pool size no other test uses: the first selection must compile, whatever ran before,
+    # or load its programs from the tests' persistent compilation cache, left by an earlier run.)
     compiles = []
     jax.monitoring.register_event_duration_secs_listener(
         lambda event, *a, **kw: compiles.append(event) if "backend_compile" in event else None)
+    jax.monitoring.register_event_listener(
+        lambda event, *a, **kw: compiles.append(event) if event.endswith("/cache_hits") else None)
     counts = []
     real = selector.CoresetSelector._select
 

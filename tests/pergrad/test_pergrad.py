@@ -15,7 +15,9 @@ from jax.flatten_util import ravel_pytree
 
 from datadiet import pergrad
 from datadiet.models import get_model
+from datadiet.pergrad import layers as layers_lib
 from datadiet.pergrad import norms as norms_lib
+from datadiet.pergrad import taps as taps_lib
 from datadiet.pergrad import projection as projection_lib
 from datadiet.pergrad.projection import ROWS_PER_KEY
 
@@ -175,6 +177,38 @@ def test_other_layer_configurations_match_loop():
     np.testing.assert_allclose(np.asarray(pergrad.per_example_grad_norms(*data, method="ghost")),
                                loop_norms(ref), rtol=1e-4)
     assert_grads_equal(pergrad.per_example_grads(*data, method="layerwise"), ref)
+
+
+@pytest.mark.parametrize("channels_first_below", [0, 10**6], ids=["channels_last",
+                                                                   "channels_first"])
+def test_conv_kernel_grads_match_vmap_in_both_operand_layouts(monkeypatch, channels_first_below):
+    """Both forms of the per-offset GEMM (chosen by C_in) against vmap(grad) of the conv alone,
+    on a conv with stride, dilation and SAME padding (eager calls: the patched threshold is read)."""
+    monkeypatch.setattr(layers_lib, "CHANNELS_FIRST_BELOW", channels_first_below)
+    conv = nnx.Conv(3, 4, (3, 2), strides=(2, 1), padding="SAME", kernel_dilation=(1, 2),
+                    use_bias=False, rngs=nnx.Rngs(0))
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal((5, 9, 8, 3)), jnp.float32)
+    out = conv(x)
+    d = jnp.asarray(rng.standard_normal(out.shape), jnp.float32)
+    layer, problem = taps_lib._describe(conv, ("conv",), x, out)
+    assert problem is None
+
+    def apply(kernel, x):
+        return jax.lax.conv_general_dilated(x, kernel, (2, 1), "SAME", rhs_dilation=(1, 2),
+                                            dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+    kernel = conv.kernel.get_value()
+    np.testing.assert_allclose(np.asarray(apply(kernel, x)), np.asarray(out), rtol=1e-5)
+
+    def contribution(kernel, x1, d1):  # <conv_kernel(x1), d1>: its gradient is x1's kernel grad
+        return jnp.sum(apply(kernel, x1[None]) * d1[None])
+
+    ref = jax.vmap(jax.grad(contribution), in_axes=(None, 0, 0))(kernel, x, d)
+    got = layers_lib.grads(layer, x, d)["kernel"]
+    np.testing.assert_allclose(np.asarray(got), np.asarray(ref), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(layers_lib.sq_norm(layer, x, d, "materialize")),
+                               np.asarray(jnp.sum(ref ** 2, axis=(1, 2, 3, 4))), rtol=1e-5)
 
 
 class SharedLayerModel(nnx.Module):
