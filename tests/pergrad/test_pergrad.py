@@ -17,8 +17,8 @@ from datadiet import pergrad
 from datadiet.models import get_model
 from datadiet.pergrad import layers as layers_lib
 from datadiet.pergrad import norms as norms_lib
-from datadiet.pergrad import taps as taps_lib
 from datadiet.pergrad import projection as projection_lib
+from datadiet.pergrad import taps as taps_lib
 from datadiet.pergrad.projection import ROWS_PER_KEY
 
 from conftest import ROOT
