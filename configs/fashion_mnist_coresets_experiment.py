@@ -16,6 +16,7 @@ def get_config():
     c.experiment = ml_collections.ConfigDict()
     c.experiment.seeds = (0, 1, 2)
     c.experiment.fractions = (0.1, 0.3)
+    c.experiment.full = True  # also train on all data once per seed (False: fractions only)
     # names of experiments.coresets.METHODS, run at every fraction (and "Full" once per seed)
     c.experiment.methods = ("GRAD-MATCH", "GRAD-MATCH-PB", "GRAD-MATCH-PB-Warm", "Random",
                             "RandomOnline")

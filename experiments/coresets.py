@@ -75,7 +75,8 @@ def main(config, workdir):
     del base["experiment"]  # each run is an ordinary run config
     rows = []
     for seed in e.seeds:
-        rows.append(run_one(base, workdir, "Full", dict(method="full"), 1.0, seed))
+        if e.full:  # False: the full-data runs exist already (another invocation, same seeds)
+            rows.append(run_one(base, workdir, "Full", dict(method="full"), 1.0, seed))
         for fraction in e.fractions:
             for name in e.methods:
                 rows.append(run_one(base, workdir, name, METHODS[name], fraction, seed))
