@@ -41,17 +41,28 @@ def launch_cmd(outdir, *names, grace=10):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """{"two": dir, "one": dir, "log": the launch's output}: the jobs, run both ways at once."""
+    """{"two": dir, "one": dir, "log": the launch's output, "killed": the killed launch's
+    output and status}: the jobs, run both ways at once. The 2-process "epochs" run is first
+    killed (process 1 SIGKILLs itself at epoch 2), then resumed by the full launch, so every
+    test of its files and metrics also checks the resumed run."""
     two, one = (str(tmp_path_factory.mktemp(n)) for n in ("two_processes", "one_process"))
     single = subprocess.Popen([sys.executable, os.path.join(HERE, "jobs.py"), one, *JOBS],
                               env=env(XLA_FLAGS="--xla_force_host_platform_device_count=2"),
                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # grace 60: the survivor must exit by itself (heartbeat 10 s), not be terminated by launch
+    killed = subprocess.run(launch_cmd(two, "epochs", grace=60), cwd=ROOT, capture_output=True,
+                            text=True, timeout=TIMEOUT, env=env(DATADIET_TEST_KILL_EPOCH="2"))
+    with open(os.path.join(two, "epochs", "status.json")) as f:
+        raw = json.load(f)["state"]
+    killed = {"returncode": killed.returncode, "log": killed.stdout, "raw_state": raw,
+              "read_state": rundir.read_status(os.path.join(two, "epochs"))["state"],
+              "events": events(os.path.join(two, "epochs", "metrics.jsonl"))}
     multi = subprocess.run(launch_cmd(two, *JOBS), env=env(), cwd=ROOT, capture_output=True,
                            text=True, timeout=TIMEOUT)
     single_out = single.communicate(timeout=TIMEOUT)[0].decode()
     assert single.returncode == 0, single_out[-3000:]
     assert multi.returncode == 0, multi.stdout[-3000:]
-    return {"two": two, "one": one, "log": multi.stdout}
+    return {"two": two, "one": one, "log": multi.stdout, "killed": killed}
 
 
 def files(root):
@@ -127,13 +138,12 @@ def test_tune_summary_same(runs):
                                rtol=RTOL)
 
 
-def test_killed_process_stops_the_other_and_the_run_resumes(runs, tmp_path):
-    out = str(tmp_path)
-    # grace 60: the survivor must exit by itself (heartbeat 10 s), not be terminated by launch
-    killed = subprocess.run(launch_cmd(out, "epochs", grace=60), cwd=ROOT, capture_output=True,
-                            text=True, timeout=TIMEOUT, env=env(DATADIET_TEST_KILL_EPOCH="2"))
-    log = killed.stdout
-    assert killed.returncode != 0, log[-3000:]
+def test_killed_process_stops_the_other_and_the_run_resumes(runs):
+    """The killed launch (see `runs`); its resumption is the 2-process "epochs" run, which
+    test_same_files_and_metrics_as_one_process compares with the 1-process run."""
+    killed = runs["killed"]
+    log = killed["log"]
+    assert killed["returncode"] != 0, log[-3000:]
     assert "[launch] process 1 exited with -9" in log, log[-3000:]
     assert "[launch] terminating" not in log, log[-3000:]
     survivor = "\n".join(line for line in log.splitlines() if line.startswith("[0]"))
@@ -142,16 +152,14 @@ def test_killed_process_stops_the_other_and_the_run_resumes(runs, tmp_path):
     # The survivor, process 0 (the writer), either got a Python error from a collective
     # ("failed") or was aborted by jaxlib in C++, where no finally block runs: status.json
     # still says "running", and readers are told "aborted".
-    with open(os.path.join(out, "epochs", "status.json")) as f:
-        raw = json.load(f)["state"]
-    seen = rundir.read_status(os.path.join(out, "epochs"))["state"]
-    assert (raw, seen) in {("failed", "failed"), ("running", "aborted")}, (raw, seen)
-
-    resumed = subprocess.run(launch_cmd(out, "epochs"), cwd=ROOT, capture_output=True,
-                             text=True, timeout=TIMEOUT, env=env())
-    assert resumed.returncode == 0, resumed.stdout[-3000:]
-    assert_close_events(events(os.path.join(out, "epochs", "metrics.jsonl")),
-                        events(os.path.join(runs["two"], "epochs", "metrics.jsonl")))
+    assert (killed["raw_state"], killed["read_state"]) in {("failed", "failed"),
+                                                           ("running", "aborted")}, killed
+    # The rerun resumed instead of starting over: it kept the killed run's first events as
+    # they were (wall times included), and ended with the uninterrupted run's events.
+    resumed = events(os.path.join(runs["two"], "epochs", "metrics.jsonl"))
+    kept = [e for e in killed["events"] if e in resumed]
+    assert kept and kept == resumed[:len(kept)] and len(kept) < len(resumed), killed["events"]
+    assert_close_events(resumed, events(os.path.join(runs["one"], "epochs", "metrics.jsonl")))
 
 
 @pytest.mark.parametrize("variables, message", [
