@@ -32,15 +32,9 @@ import jax.numpy as jnp
 CONV_STRATEGIES = ("auto", "ghost", "materialize")
 
 
-def shifted_inputs(layer, a, channels_first=False):
-    """One strided window of the (padded) input per kernel offset, each [B, *out_spatial, C_in]
-    ([B, C_in, *out_spatial] with `channels_first`: `a` is transposed once, before slicing).
-
-    Offsets are in row-major kernel order, so stacking them on the channel axis gives patches
-    ordered (*kernel, C_in), the nnx.Conv kernel layout [*kernel, C_in, C_out] flattened.
-    Pure slicing: cheaper on CPU than `lax.conv_general_dilated_patches` (a grouped conv).
-    """
-    out_spatial = layer.out_shape[1:-1]
+def _padded(layer, a, channels_first):
+    """`a` padded as the conv pads it, [B, *spatial, C_in] ([B, C_in, *spatial] with
+    `channels_first`)."""
     dilated = [(k - 1) * r + 1 for k, r in zip(layer.kernel_size, layer.kernel_dilation)]
     if isinstance(layer.padding, str):
         pads = jax.lax.padtype_to_pads(a.shape[1:-1], dilated, layer.strides, layer.padding)
@@ -49,19 +43,64 @@ def shifted_inputs(layer, a, channels_first=False):
     pads = tuple(tuple(p) for p in pads)
     if channels_first:
         a = jnp.moveaxis(a, -1, 1)
-        pads, lead, trail = ((0, 0), (0, 0)) + pads, 2, 0
+        pads = ((0, 0), (0, 0)) + pads
     else:
-        pads, lead, trail = ((0, 0),) + pads + ((0, 0),), 1, 1
-    if any(p != (0, 0) for p in pads):
-        a = jnp.pad(a, pads)
+        pads = ((0, 0),) + pads + ((0, 0),)
+    return jnp.pad(a, pads) if any(p != (0, 0) for p in pads) else a
+
+
+def _offsets(layer):
+    """Kernel offsets in row-major kernel order."""
+    return list(itertools.product(*(range(k) for k in layer.kernel_size)))
+
+
+def _spans(layer):
+    """Per spatial axis, the input extent one output window covers (before striding)."""
+    return tuple(s * (m - 1) + 1 for s, m in zip(layer.strides, layer.out_shape[1:-1]))
+
+
+def shifted_inputs(layer, a, channels_first=False):
+    """One strided window of the (padded) input per kernel offset, each [B, *out_spatial, C_in]
+    ([B, C_in, *out_spatial] with `channels_first`: `a` is transposed once, before slicing).
+
+    Offsets are in row-major kernel order, so stacking them on the channel axis gives patches
+    ordered (*kernel, C_in), the nnx.Conv kernel layout [*kernel, C_in, C_out] flattened.
+    Pure slicing: cheaper on CPU than `lax.conv_general_dilated_patches` (a grouped conv).
+    """
+    a = _padded(layer, a, channels_first)
+    lead, trail = (2, 0) if channels_first else (1, 1)
     windows = []
-    for offset in itertools.product(*(range(k) for k in layer.kernel_size)):
+    for offset in _offsets(layer):
         index = [slice(None)] * lead
-        for o, r, s, m in zip(offset, layer.kernel_dilation, layer.strides, out_spatial):
-            index.append(slice(o * r, o * r + s * (m - 1) + 1, s))
+        for o, r, s, n in zip(offset, layer.kernel_dilation, layer.strides, _spans(layer)):
+            index.append(slice(o * r, o * r + n, s))
         windows.append(a[tuple(index)])
-    assert all(w.shape[lead:w.ndim - trail] == tuple(out_spatial) for w in windows), layer
+    assert all(w.shape[lead:w.ndim - trail] == tuple(layer.out_shape[1:-1])
+               for w in windows), layer
     return windows
+
+
+def _channels_first_kernel_sq_norm(layer, a, d):
+    """[B] ||U_i^T D_i||_F^2 as a sum over kernel offsets, channels-first, in a loop.
+
+    The same products as `_kernel_grad_blocks`, but the offsets are a `fori_loop`: unrolled,
+    XLA fuses the input's transpose and padding into each offset's window copy (9 strided
+    gathers: 33 ms of the small CNN's 124 ms GraNd program at 32x32x3, batch 128, one thread);
+    a loop operand is materialised once, and each iteration slices it contiguously.
+    """
+    padded = _padded(layer, a, channels_first=True)
+    dt = jnp.swapaxes(_positions(d), 1, 2)
+    starts = jnp.asarray([[o * r for o, r in zip(offset, layer.kernel_dilation)]
+                          for offset in _offsets(layer)], jnp.int32)
+    window_shape = padded.shape[:2] + _spans(layer)
+    strided = (slice(None), slice(None)) + tuple(slice(None, None, s) for s in layer.strides)
+
+    def add_offset(i, total):
+        start = (0, 0) + tuple(starts[i, j] for j in range(len(layer.kernel_size)))
+        w = jax.lax.dynamic_slice(padded, start, window_shape)[strided]
+        return total + _sum_sq(_bmm("bkt,bct->bkc", w.reshape(w.shape[:2] + (-1,)), dt))
+
+    return jax.lax.fori_loop(0, len(starts), add_offset, jnp.zeros(a.shape[0], F32))
 
 
 def patches(layer, a):
@@ -105,6 +144,11 @@ def choose_ghost(t, k, c):
 # batch 128) 15 ms against 32 ms, conv2 (C_in 16, 16x16) 46 against 64 ms; ResNet-18's 64- and
 # 128-channel convs (batch 32) 5-10% slower channels-first.
 CHANNELS_FIRST_BELOW = 32
+# Of those, the norms of convs with fewer output channels than this run the offsets as a loop
+# (`_channels_first_kernel_sq_norm`). benchmarks/pergrad.py, one thread, 32x32x3: the small
+# CNN's GraNd (3->16 and 16->32 channels) 124 -> 120 ms per batch of 128 (medians, interleaved);
+# ResNet-18's (its 3->64 stem) 9.2 -> 8.1 examples/s, so 64 channels stay unrolled.
+LOOP_OUT_CHANNELS_BELOW = 64
 
 
 def _kernel_grad_blocks(layer, a, d):
@@ -138,6 +182,9 @@ def _kernel_sq_norm(layer, a, d, strategy):
     """[B] ||U_i^T D_i||_F^2, by the ghost identity or by materialising per layer."""
     how = layer_strategy(layer, strategy)
     if how == "materialize":
+        if (layer.kind == "conv" and layer.in_shape[-1] < CHANNELS_FIRST_BELOW
+                and layer.out_shape[-1] < LOOP_OUT_CHANNELS_BELOW):
+            return _channels_first_kernel_sq_norm(layer, a, d)
         return sum(_sum_sq(g) for g in _kernel_grad_blocks(layer, a, d))
     u = patches(layer, a) if layer.kind == "conv" else _positions(a)
     dd = _positions(d)

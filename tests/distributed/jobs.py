@@ -8,6 +8,7 @@ trained (before its checkpoint).
 import os
 import signal
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(os.path.dirname(HERE)), os.path.dirname(HERE)]
@@ -106,6 +107,7 @@ def main(outdir, names):
     kill_epoch = int(os.environ.get("DATADIET_TEST_KILL_EPOCH", "-1"))
     for name in names:
         config, workdir = CONFIGS[name](), os.path.join(outdir, name)
+        start = time.perf_counter()
         if name == "oddbatch":
             try:
                 train_and_evaluate(config, workdir)
@@ -117,6 +119,7 @@ def main(outdir, names):
             train_and_evaluate(config, workdir, on_epoch=kill_at(kill_epoch))
         else:
             JOBS[config.job](config, workdir)
+        print(f"job {name}: {time.perf_counter() - start:.1f} s", flush=True)  # where CI time goes
 
 
 if __name__ == "__main__":

@@ -28,9 +28,15 @@ TIME_FIELDS = ("time", "train_time", "selection_time", "updated")
 TIMEOUT = 900  # a run that hangs fails the test instead of the suite
 
 
-def env(**extra):
+# Eigen's intra-op threads off: three or more processes share the 2 cores here, and each
+# would otherwise run one thread per core.
+XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false"
+
+
+def env(xla_flags=XLA_FLAGS, **extra):
     out = {k: v for k, v in os.environ.items() if not k.startswith("DATADIET_")}
-    out.update(JAX_PLATFORMS="cpu", PYTHONPATH=ROOT, DATADIET_HEARTBEAT_TIMEOUT="10", **extra)
+    out.update(JAX_PLATFORMS="cpu", PYTHONPATH=ROOT, DATADIET_HEARTBEAT_TIMEOUT="10",
+               XLA_FLAGS=xla_flags, **extra)
     return out
 
 
@@ -47,7 +53,7 @@ def runs(tmp_path_factory):
     test of its files and metrics also checks the resumed run."""
     two, one = (str(tmp_path_factory.mktemp(n)) for n in ("two_processes", "one_process"))
     single = subprocess.Popen([sys.executable, os.path.join(HERE, "jobs.py"), one, *JOBS],
-                              env=env(XLA_FLAGS="--xla_force_host_platform_device_count=2"),
+                              env=env(XLA_FLAGS + " --xla_force_host_platform_device_count=2"),
                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     # grace 60: the survivor must exit by itself (heartbeat 10 s), not be terminated by launch
     killed = subprocess.run(launch_cmd(two, "epochs", grace=60), cwd=ROOT, capture_output=True,

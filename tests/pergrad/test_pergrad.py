@@ -182,8 +182,9 @@ def test_other_layer_configurations_match_loop():
 @pytest.mark.parametrize("channels_first_below", [0, 10**6], ids=["channels_last",
                                                                    "channels_first"])
 def test_conv_kernel_grads_match_vmap_in_both_operand_layouts(monkeypatch, channels_first_below):
-    """Both forms of the per-offset GEMM (chosen by C_in) against vmap(grad) of the conv alone,
-    on a conv with stride, dilation and SAME padding (eager calls: the patched threshold is read)."""
+    """Both forms of the per-offset GEMM (chosen by C_in; channels-first norms run the offsets
+    as a loop) against vmap(grad) of the conv alone, on a conv with stride, dilation and SAME
+    padding (eager calls: the patched threshold is read)."""
     monkeypatch.setattr(layers_lib, "CHANNELS_FIRST_BELOW", channels_first_below)
     conv = nnx.Conv(3, 4, (3, 2), strides=(2, 1), padding="SAME", kernel_dilation=(1, 2),
                     use_bias=False, rngs=nnx.Rngs(0))
