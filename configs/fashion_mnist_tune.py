@@ -13,12 +13,10 @@ R = 4 epochs (at epochs 4, 8, 12), each selection over a random 20% of the candi
 off: AUTOMATA's warm start is whole full-data epochs here, and one costs more than a 10% trial's
 first rung (4 epochs of 10%).
 
-Measured pieces (`python benchmarks/tuning_epoch.py`, 2 CPU cores, the other one busy): a trial
-epoch (training + validation) 13.7 s on the full data, 1.9 s on 10%, 4.6 s on 30%; one
-GRAD-MATCH selection 5.7 s (last-layer gradients of all 54,000 candidates: a forward pass).
-Runtime (measured, each arm on one CPU core): full-data tuning 998 s, 10% subsets 256 s (3.90x),
-30% subsets 547 s (1.83x), plus a ~210 s retraining per arm; retrained test accuracy 0.9164
-(full; 10% chose the same configuration) and 0.9214 (30%). See the README's tuning section.
+Runtime (measured, one CPU core, the other running a second tune job): 10% trials 307 s /
+372 s (search seeds 0 / 1; full-data trials 1654 s / 1695 s, 5.39x / 4.56x), plus a ~290 s
+retraining; retrained test accuracy 0.9172 / 0.9152 (full-data choice 0.9158 / 0.9139). A
+selection over 20% of the candidates costs 1.2-1.6 s. See the README's tuning section.
 """
 from configs import fashion_mnist_prune
 
