@@ -17,14 +17,26 @@ def data_mesh():
 
 
 def replicate(tree, mesh):
-    return jax.device_put(tree, NamedSharding(mesh, P()))
+    """Every leaf of `tree` (host or device arrays) -> a global array replicated over `mesh`.
+
+    Each process must pass the same values (the same seed and data give them): they are copied
+    to its own devices, not compared. Why not `jax.device_put(tree, sharding)`: with several
+    processes it checks that every leaf is equal on all of them, with one compiled all-gather
+    per leaf shape (4 of the 12 s of a 3-epoch tiny run with 2 CPU processes here)."""
+    return jax.tree.map(lambda leaf: put_global(leaf, mesh), tree)
 
 
 def put_global(array, mesh, batch_axis=None):
-    """Host numpy array -> global jax array, split over devices along `batch_axis` (or replicated)."""
-    array = np.asarray(array)
+    """Host (numpy) or single-device jax array -> global jax array, split over devices along
+    `batch_axis` (or replicated). Each process reads only the slices of its own devices; like
+    `replicate`, it does not compare the processes' inputs."""
+    if not isinstance(array, jax.Array):
+        array = np.asarray(array)
     spec = [None] * array.ndim
     if batch_axis is not None:
         spec[batch_axis] = "data"
     sharding = NamedSharding(mesh, P(*spec))
+    if isinstance(array, jax.core.Tracer) or (isinstance(array, jax.Array)
+                                              and not array.is_fully_addressable):
+        return jax.device_put(array, sharding)  # inside a transform, or already global
     return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])

@@ -28,8 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from jax.sharding import NamedSharding, PartitionSpec as P
 
+from datadiet import parallel
 from datadiet.parallel import data_mesh
 from datadiet.pergrad.chunks import check_chunk_size, chunk_length
 
@@ -78,12 +78,11 @@ def ntk_gram(graphdef, params, batch_stats, x, *, trace=False, chunk_size=16):
     # Shardings as in pergrad.chunks: parameters replicated once, each chunk's rows split over
     # the devices (padded rows are computed and then dropped: every chunk has one shape).
     mesh = data_mesh()
-    params, batch_stats = jax.device_put((params, batch_stats), NamedSharding(mesh, P()))
-    rows = NamedSharding(mesh, P("data"))
+    params, batch_stats = parallel.replicate((params, batch_stats), mesh)
 
     def jacobian(i):
         return _chunk_jacobian(graphdef, params, batch_stats,
-                               jax.device_put(x[i * length:(i + 1) * length], rows))
+                               parallel.put_global(x[i * length:(i + 1) * length], mesh, 0))
 
     gram = None
     for i in range(m):

@@ -15,7 +15,6 @@ from typing import Callable, Iterator
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec as P
 
 from datadiet import parallel
 from datadiet.data import pipeline
@@ -49,13 +48,12 @@ def iter_chunks(fn: Callable, replicated, x, y,
         return
     length = chunk_length(n, chunk_size)
     mesh = data_mesh()
-    replicated = jax.device_put(replicated, NamedSharding(mesh, P()))
-    rows = NamedSharding(mesh, P("data"))
+    replicated = parallel.replicate(replicated, mesh)
     for start in range(0, n, length):
         stop = min(start + length, n)
-        xc = jax.device_put(evaluate.pad_rows(jnp.asarray(x[start:stop]), length), rows)
-        yc = jax.device_put(evaluate.pad_rows(jnp.asarray(y[start:stop]).astype(jnp.int32), length),
-                            rows)
+        xc = parallel.put_global(evaluate.pad_rows(jnp.asarray(x[start:stop]), length), mesh, 0)
+        yc = parallel.put_global(
+            evaluate.pad_rows(jnp.asarray(y[start:stop]).astype(jnp.int32), length), mesh, 0)
         out = fn(*replicated, xc, yc)
         if stop - start < length:
             out = jax.tree.map(lambda a: a[: stop - start], out)
