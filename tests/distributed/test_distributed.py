@@ -35,14 +35,13 @@ TIMEOUT = 900  # a run that hangs fails the test instead of the suite
 XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false --xla_backend_optimization_level=0"
 
 
-def env(xla_flags=XLA_FLAGS, cache=None, **extra):
-    """The subprocesses' environment. cache: a persistent compilation cache directory shared
-    by every launch (one path: JAX's cache keys include it); process 0 writes it."""
+def env(xla_flags=XLA_FLAGS, **extra):
+    """The subprocesses' environment. It keeps conftest.py's JAX_COMPILATION_CACHE_DIR: every
+    launch shares the session's persistent compilation cache (process 0 writes it), so the full
+    launch reuses the killed launch's programs."""
     out = {k: v for k, v in os.environ.items() if not k.startswith("DATADIET_")}
     out.update(JAX_PLATFORMS="cpu", PYTHONPATH=ROOT, DATADIET_HEARTBEAT_TIMEOUT="10",
                XLA_FLAGS=xla_flags, **extra)
-    if cache:
-        out.update(JAX_COMPILATION_CACHE_DIR=cache, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
     return out
 
 
@@ -57,20 +56,19 @@ def runs(tmp_path_factory):
     output and status}: the jobs, run both ways at once. The 2-process "epochs" run is first
     killed (process 1 SIGKILLs itself at epoch 2), then resumed by the full launch, so every
     test of its files and metrics also checks the resumed run."""
-    two, one, cache = (str(tmp_path_factory.mktemp(n))
-                       for n in ("two_processes", "one_process", "jax_cache"))
+    two, one = (str(tmp_path_factory.mktemp(n)) for n in ("two_processes", "one_process"))
     single = subprocess.Popen([sys.executable, os.path.join(HERE, "jobs.py"), one, *JOBS],
-                              env=env(XLA_FLAGS + " --xla_force_host_platform_device_count=2", cache),
+                              env=env(XLA_FLAGS + " --xla_force_host_platform_device_count=2"),
                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     # grace 60: the survivor must exit by itself (heartbeat 10 s), not be terminated by launch
     killed = subprocess.run(launch_cmd(two, "epochs", grace=60), cwd=ROOT, capture_output=True,
-                            text=True, timeout=TIMEOUT, env=env(cache=cache, DATADIET_TEST_KILL_EPOCH="2"))
+                            text=True, timeout=TIMEOUT, env=env(DATADIET_TEST_KILL_EPOCH="2"))
     with open(os.path.join(two, "epochs", "status.json")) as f:
         raw = json.load(f)["state"]
     killed = {"returncode": killed.returncode, "log": killed.stdout, "raw_state": raw,
               "read_state": rundir.read_status(os.path.join(two, "epochs"))["state"],
               "events": events(os.path.join(two, "epochs", "metrics.jsonl"))}
-    multi = subprocess.run(launch_cmd(two, *JOBS), env=env(cache=cache), cwd=ROOT, capture_output=True,
+    multi = subprocess.run(launch_cmd(two, *JOBS), env=env(), cwd=ROOT, capture_output=True,
                            text=True, timeout=TIMEOUT)
     single_out = single.communicate(timeout=TIMEOUT)[0].decode()
     assert single.returncode == 0, single_out[-3000:]
