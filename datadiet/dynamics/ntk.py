@@ -30,7 +30,6 @@ import numpy as np
 from flax import nnx
 
 from datadiet import parallel
-from datadiet.parallel import data_mesh
 from datadiet.pergrad.chunks import check_chunk_size, chunk_length
 
 
@@ -77,7 +76,7 @@ def ntk_gram(graphdef, params, batch_stats, x, *, trace=False, chunk_size=16):
     x = jnp.concatenate([x, jnp.zeros((m * length - n,) + x.shape[1:], x.dtype)])
     # Shardings as in pergrad.chunks: parameters replicated once, each chunk's rows split over
     # the devices (padded rows are computed and then dropped: every chunk has one shape).
-    mesh = data_mesh()
+    mesh = parallel.data_mesh()
     params, batch_stats = parallel.replicate((params, batch_stats), mesh)
 
     def jacobian(i):

@@ -18,7 +18,6 @@ import numpy as np
 
 from datadiet import parallel
 from datadiet.data import pipeline
-from datadiet.parallel import data_mesh
 from datadiet.training import evaluate
 
 
@@ -47,7 +46,7 @@ def iter_chunks(fn: Callable, replicated, x, y,
     if n == 0:
         return
     length = chunk_length(n, chunk_size)
-    mesh = data_mesh()
+    mesh = parallel.data_mesh()
     replicated = parallel.replicate(replicated, mesh)
     for start in range(0, n, length):
         stop = min(start + length, n)
@@ -74,6 +73,6 @@ def map_host_chunks(fn: Callable, replicated, x, y, chunk_size: int):
     """map_chunks for inputs kept on the host (data.pipeline = "host"): each process reads only
     its rows of every chunk (data/pipeline.py); the outputs come back to the host, in source
     order."""
-    mesh = data_mesh()
+    mesh = parallel.data_mesh()
     return pipeline.map_source_chunks(fn, parallel.replicate(replicated, mesh), x, y,
                                       chunk_length(len(y), chunk_size), mesh)
