@@ -40,6 +40,7 @@ def get_config():
     c.hpo.update(search="tpe", n_startup_trials=5, scheduler="asha", reduction_factor=2,
                  min_epochs=4, max_epochs=16, n_trials=12, evaluation="subset", fraction=0.1,
                  mode="per_batch", warm_start=0.0, every_epochs=4, candidate_fraction=0.2,
+                 eval_every_epochs=4,
                  val_fraction=0.1, seed=0,
                  power_watts=30.0)
     return c

@@ -74,7 +74,8 @@ def main(config, workdir):
         "search": h.search, "scheduler": h.scheduler, "n_trials": h.n_trials,
         "reduction_factor": h.reduction_factor, "min_epochs": h.min_epochs,
         "max_epochs": h.max_epochs, "seed": h.seed, "power_watts": h.power_watts,
-        "mode": h.mode, "every_epochs": h.every_epochs, "warm_start": h.warm_start}}
+        "mode": h.mode, "every_epochs": h.every_epochs, "warm_start": h.warm_start,
+        "candidate_fraction": h.candidate_fraction, "eval_every_epochs": h.eval_every_epochs}}
     os.makedirs(workdir, exist_ok=True)
     path = os.path.join(workdir, "results_tune.json")
     with open(path, "w") as f:

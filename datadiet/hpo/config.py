@@ -27,6 +27,8 @@ def default_hpo_config():
     c.reduction_factor = 2  # eta: about 1/eta of the trials at a rung go on to the next
     c.min_epochs = 1  # ASHA's min resource: epochs before the first promotion decision
     c.max_epochs = 4  # ASHA's max resource: epochs a trial trains for unless it is stopped
+    c.eval_every_epochs = 1  # a trial's validation every this many epochs (it must divide
+    # min_epochs and max_epochs: every rung min_epochs x eta^k is then an evaluated epoch)
     c.n_trials = 12  # trials that finish (complete or pruned); failed ones do not count
     c.evaluation = "subset"  # subset (GRAD-MATCH) | random (random subset) | full (baseline)
     c.fraction = 0.1  # subset / random: share of the trial's training examples
@@ -62,6 +64,11 @@ def validate_hpo_config(hpo, config=None, validate=None):
     _positive_int("hpo.min_epochs", hpo.min_epochs, 1)
     _positive_int("hpo.max_epochs", hpo.max_epochs, hpo.min_epochs,
                   f"hpo.min_epochs={hpo.min_epochs}")
+    _positive_int("hpo.eval_every_epochs", hpo.eval_every_epochs, 1)
+    if hpo.min_epochs % hpo.eval_every_epochs or hpo.max_epochs % hpo.eval_every_epochs:
+        raise ValueError(f"hpo.eval_every_epochs={hpo.eval_every_epochs} must divide "
+                         f"hpo.min_epochs={hpo.min_epochs} and hpo.max_epochs="
+                         f"{hpo.max_epochs}: the scheduler decides at those epochs")
     _positive_int("hpo.n_trials", hpo.n_trials, 1)
     _positive_int("hpo.n_startup_trials", hpo.n_startup_trials, 0)
     _positive_int("hpo.every_epochs", hpo.every_epochs, 1)

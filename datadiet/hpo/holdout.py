@@ -7,7 +7,8 @@ import numpy as np
 
 def holdout_split(dataset, val_fraction, seed):
     """A Dataset whose training set lacks a random `val_fraction` of the examples and whose
-    "test" split is that held-out part (the training loop evaluates it every epoch).
+    "test" split is that held-out part (the training loop evaluates it every
+    hpo.eval_every_epochs epochs).
 
     The held-out ids depend on `seed` alone, so the full-data and subset searches score their
     trials on the same examples.

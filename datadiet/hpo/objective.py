@@ -1,5 +1,6 @@
 """One trial: the run config from the base config, the sampled values and the evaluation mode;
-training through the shared loop; validation accuracy reported to Optuna after every epoch.
+training through the shared loop; validation accuracy reported to Optuna every
+hpo.eval_every_epochs epochs.
 
 The trial's run directory is WORKDIR/trials/<trial number> (the usual run-directory contract;
 its "test" events are the validation split's, and status.json may say "pruned").
@@ -23,7 +24,9 @@ def evaluation_config(config, hpo, epochs):
     config.unlock()
     config.job = "train"
     config.train.epochs, config.train.steps = float(epochs), -1
-    config.train.eval_every_epochs = 1  # the pruner needs a value every epoch
+    # The pruner needs a value at each of its rungs (hpo.eval_every_epochs divides them all);
+    # validation in between is a fixed cost per epoch, and a large one on small subsets.
+    config.train.eval_every_epochs = hpo.eval_every_epochs
     config.train.checkpoint_every_epochs = max(1, int(epochs))  # a killed trial is not resumed
     config.train.max_checkpoints = 1
     c = config.coreset

@@ -203,6 +203,34 @@ def test_hyperband_runs_successive_halving_within_each_bracket():
     assert play(study, 4, [e[:3] for e in events]) == [e[3] for e in events]
 
 
+def test_asha_decides_the_same_when_trials_are_validated_only_every_few_epochs():
+    # hpo.eval_every_epochs = 2 with rungs at epochs 2 and 4 (max 8): the reports at the rung
+    # epochs alone must give the same decisions as a report after every epoch. One worker:
+    # each trial trains until it is stopped or done before the next starts.
+    import numpy as np
+    rng = np.random.default_rng(0)
+    curves = rng.uniform(0.3, 0.9, size=(16, 8)).cumsum(axis=1) / np.arange(1, 9)
+    outcomes = []
+    for every in (1, 2):
+        c = planted_config("random", 16)
+        c.hpo.update(scheduler="asha", min_epochs=2, max_epochs=8, reduction_factor=2,
+                     eval_every_epochs=every)
+        validate_config(c)
+        study = optuna.create_study(direction="maximize", pruner=make_pruner(c.hpo))
+        for curve in curves:
+            trial = study.ask()
+            try:
+                for epoch in range(every, 9, every):
+                    report_epoch(trial, epoch, float(curve[epoch - 1]), 8)
+                study.tell(trial, float(curve[-1]))
+            except optuna.TrialPruned:
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        outcomes.append([(t.state.name, t.last_step) for t in study.trials])
+    assert outcomes[0] == outcomes[1]
+    assert {s for s, _ in outcomes[0]} == {"PRUNED", "COMPLETE"}
+    assert {step for _, step in outcomes[0]} >= {2, 4, 8}  # stopped at both rungs, and done
+
+
 # ---- config errors, before any compute ----
 
 @pytest.mark.parametrize("field,value,match", [
@@ -214,6 +242,8 @@ def test_hyperband_runs_successive_halving_within_each_bracket():
     ("max_resource", 8, "hpo.max_resource was renamed hpo.max_epochs"),
     ("fraction", 1.5, "hpo.fraction=1.5 must be in"),
     ("storage", "study.db", "hpo.storage='study.db' must be an RDB URL"),
+    ("eval_every_epochs", 0, "hpo.eval_every_epochs=0 must be an integer >= 1"),
+    ("eval_every_epochs", 2, "hpo.eval_every_epochs=2 must divide hpo.min_epochs=1"),
 ])
 def test_bad_hpo_fields_are_refused_naming_the_field(field, value, match):
     c = tiny_tune_config()
@@ -244,7 +274,8 @@ def test_bad_search_space_is_refused_naming_the_param(param, match):
 
 def test_evaluation_modes_set_up_the_trial_run():
     c = tiny_tune_config()
-    c.hpo.update(every_epochs=3, warm_start=0.25, fraction=0.2, max_epochs=4)
+    c.hpo.update(every_epochs=3, warm_start=0.25, fraction=0.2, min_epochs=2, max_epochs=4,
+                 eval_every_epochs=2)
     params = {"lr": 0.02, "optimizer": "adam"}
     expect = {"subset": ("gradmatch", "per_batch"), "random": ("random_online", "per_batch"),
               "full": ("none", None)}
@@ -254,7 +285,7 @@ def test_evaluation_modes_set_up_the_trial_run():
         validate_config(run)
         assert (run.job, run.optim.lr, run.optim.name, run.train.epochs) == \
             ("train", 0.02, "adam", 4.0)
-        assert run.coreset.method == method and run.train.eval_every_epochs == 1
+        assert run.coreset.method == method and run.train.eval_every_epochs == 2
         if mode:
             assert (run.coreset.mode, run.coreset.fraction, run.coreset.every_epochs,
                     run.coreset.warm_start) == (mode, 0.2, 3, 0.25)
