@@ -16,4 +16,7 @@ def get_config():
     c.experiment = ml_collections.ConfigDict()
     c.experiment.fractions = (0.1, 0.3)  # one subset arm per fraction, then the full-data arm
     c.experiment.subset_evaluation = "subset"  # subset (GRAD-MATCH) | random
+    # each subset arm's selections look at 2x its budget: candidate_fraction 0.2 at 10%, 0.6
+    # at 30% (0: hpo.candidate_fraction for every arm)
+    c.experiment.candidate_pool = 2.0
     return c

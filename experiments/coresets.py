@@ -18,16 +18,18 @@ from analysis import coresets_figure
 from datadiet.jobs.train import open_run, train_and_evaluate
 from experiments import common
 
-# name -> coreset overrides
+POOL_OVER_BUDGET = 2.0
+# name -> coreset overrides ("pool": candidate_fraction as a multiple of the fraction)
 METHODS = {
     "GRAD-MATCH": dict(method="gradmatch", mode="per_class"),
     "GRAD-MATCH-PB": dict(method="gradmatch", mode="per_batch"),
     "GRAD-MATCH-PB-Warm": dict(method="gradmatch", mode="per_batch", warm_start=0.25),
-    # the same, each selection over a fresh random 20% of the candidates (candidate_fraction)
-    "GRAD-MATCH-Sub": dict(method="gradmatch", mode="per_class", candidate_fraction=0.2),
-    "GRAD-MATCH-PB-Sub": dict(method="gradmatch", mode="per_batch", candidate_fraction=0.2),
+    # the same, each selection over a fresh random pool of POOL_OVER_BUDGET x its budget
+    # (candidate_fraction = min(1, 2 x fraction): 20% of the candidates at 10%, 60% at 30%)
+    "GRAD-MATCH-Sub": dict(method="gradmatch", mode="per_class", pool=POOL_OVER_BUDGET),
+    "GRAD-MATCH-PB-Sub": dict(method="gradmatch", mode="per_batch", pool=POOL_OVER_BUDGET),
     "GRAD-MATCH-PB-Warm-Sub": dict(method="gradmatch", mode="per_batch", warm_start=0.25,
-                                   candidate_fraction=0.2),
+                                   pool=POOL_OVER_BUDGET),
     "Random": dict(method="random"),
     "RandomOnline": dict(method="random_online"),
 }
@@ -36,6 +38,9 @@ METHODS = {
 def run_one(base, root, name, overrides, fraction, seed):
     config = copy.deepcopy(base)
     config.seed = seed
+    overrides = dict(overrides)
+    if "pool" in overrides:
+        overrides["candidate_fraction"] = min(1.0, overrides.pop("pool") * fraction)
     config.coreset.update(fraction=fraction, **overrides)
     workdir = os.path.join(root, f"{name}_f{fraction}_s{seed}")
     final = train_and_evaluate(config, workdir)

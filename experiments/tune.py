@@ -24,15 +24,19 @@ from datadiet.data import load_dataset
 from datadiet.jobs.tune import tune
 from experiments import common
 
-def arm_configs(base, fractions, evaluation):
+def arm_configs(base, fractions, evaluation, candidate_pool=0.0):
     """(name, config): one per fraction, then the full-data arm; only the evaluation differs
-    (same space, search, scheduler, seeds, budget)."""
+    (same space, search, scheduler, seeds, budget). candidate_pool > 0: each subset arm's
+    selections look at that many times its budget (hpo.candidate_fraction = min(1,
+    candidate_pool x fraction)), so a larger fraction does not get a pool no larger than it."""
     out = []
     for name, ev, fraction in [(f"{evaluation}_{f:g}", evaluation, f) for f in fractions] + [
             ("full", "full", 1.0)]:
         config = copy.deepcopy(base)
         config.unlock()
         config.hpo.evaluation, config.hpo.fraction = ev, fraction
+        if candidate_pool and ev != "full":
+            config.hpo.candidate_fraction = min(1.0, candidate_pool * fraction)
         config.hpo.retrain = True
         validate_config(config)
         out.append((name, config))
@@ -50,7 +54,8 @@ def main(config, workdir):
     base = copy.deepcopy(config)
     base.unlock()
     del base["experiment"]  # each arm is an ordinary tune config
-    arms = arm_configs(base, [float(f) for f in e.fractions], e.subset_evaluation)
+    arms = arm_configs(base, [float(f) for f in e.fractions], e.subset_evaluation,
+                       e.candidate_pool)
     common.cache_compilations(workdir)
     dataset = load_dataset(base.data, base.seed)  # loaded once for every arm
     rows = []
@@ -75,7 +80,8 @@ def main(config, workdir):
         "reduction_factor": h.reduction_factor, "min_epochs": h.min_epochs,
         "max_epochs": h.max_epochs, "seed": h.seed, "power_watts": h.power_watts,
         "mode": h.mode, "every_epochs": h.every_epochs, "warm_start": h.warm_start,
-        "candidate_fraction": h.candidate_fraction, "eval_every_epochs": h.eval_every_epochs}}
+        "candidate_fraction": h.candidate_fraction, "candidate_pool": e.candidate_pool,
+        "eval_every_epochs": h.eval_every_epochs}}
     os.makedirs(workdir, exist_ok=True)
     path = os.path.join(workdir, "results_tune.json")
     with open(path, "w") as f:

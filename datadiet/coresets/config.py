@@ -60,5 +60,11 @@ def validate_subset_fields(prefix, c):
     if c.warm_start_kappa < 0 or (c.warm_start_kappa > 0 and c.warm_start > 0):
         raise ValueError(f"{prefix}.warm_start_kappa={c.warm_start_kappa} must be >= 0, and "
                          f"0 when {prefix}.warm_start={c.warm_start} is set (one or the other)")
-    if not 0 < c.candidate_fraction <= 1:  # (each pool still holds at least the budget)
+    if not 0 < c.candidate_fraction <= 1:
         raise ValueError(f"{prefix}.candidate_fraction={c.candidate_fraction} must be in (0, 1]")
+    if c.candidate_fraction < 1 and c.candidate_fraction <= c.fraction:
+        # A pool holds at least the budget; one no larger than it is chosen whole: a random
+        # subset with OMP weights, not a selection.
+        raise ValueError(f"{prefix}.candidate_fraction={c.candidate_fraction} must exceed "
+                         f"{prefix}.fraction={c.fraction} (or be 1, every candidate): a pool no "
+                         "larger than the budget is chosen whole")

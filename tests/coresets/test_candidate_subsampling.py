@@ -106,6 +106,10 @@ def test_bad_candidate_fraction_is_named(tmp_path):
     for value in (0.0, 1.5):
         with pytest.raises(ValueError, match=rf"coreset.candidate_fraction={value} must be in"):
             train_and_evaluate(_config(candidate_fraction=value), str(tmp_path / str(value)))
+    # a pool no larger than the budget (fraction 0.2) would be chosen whole
+    with pytest.raises(ValueError, match=r"coreset.candidate_fraction=0.2 must exceed "
+                                         r"coreset.fraction=0.2 \(or be 1"):
+        train_and_evaluate(_config(candidate_fraction=0.2), str(tmp_path / "pool"))
 
 
 def test_automata_warm_start_is_kappa_epochs_fraction_full_epochs(tmp_path):

@@ -242,6 +242,7 @@ def test_asha_decides_the_same_when_trials_are_validated_only_every_few_epochs()
     ("max_resource", 8, "hpo.max_resource was renamed hpo.max_epochs"),
     ("fraction", 1.5, "hpo.fraction=1.5 must be in"),
     ("storage", "study.db", "hpo.storage='study.db' must be an RDB URL"),
+    ("candidate_fraction", 0.1, "hpo.candidate_fraction=0.1 must exceed hpo.fraction=0.3"),
     ("eval_every_epochs", 0, "hpo.eval_every_epochs=0 must be an integer >= 1"),
     ("eval_every_epochs", 2, "hpo.eval_every_epochs=2 must divide hpo.min_epochs=1"),
 ])
