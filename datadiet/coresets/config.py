@@ -39,7 +39,7 @@ def validate_coreset_config(c):
                                    ("target", c.target, TARGETS), ("grads", c.grads, GRAD_MODES)):
         if value not in accepted:
             raise ValueError(f"coreset.{field}={value!r} is not one of {list(accepted)}")
-    validate_subset_fields("coreset", c)
+    validate_subset_fields("coreset", c, selects=c.method == "gradmatch")
     if c.every_epochs < 1:
         raise ValueError(f"coreset.every_epochs={c.every_epochs} must be >= 1")
     if not 0 <= c.val_fraction < 1 or (c.target == "val" and c.val_fraction == 0):
@@ -49,10 +49,10 @@ def validate_coreset_config(c):
         raise ValueError(f"coreset.lam={c.lam} and coreset.eps={c.eps} must be >= 0")
 
 
-def validate_subset_fields(prefix, c):
+def validate_subset_fields(prefix, c, selects):
     """The subset schedule's fields, shared by the `coreset` section and the `hpo` section
     (which sets them on each trial's coreset): fraction, warm_start, warm_start_kappa,
-    candidate_fraction."""
+    candidate_fraction (`selects`: GRAD-MATCH selections will use it)."""
     if not 0 < c.fraction <= 1:
         raise ValueError(f"{prefix}.fraction={c.fraction} must be in (0, 1]")
     if not 0 <= c.warm_start < 1:
@@ -62,7 +62,7 @@ def validate_subset_fields(prefix, c):
                          f"0 when {prefix}.warm_start={c.warm_start} is set (one or the other)")
     if not 0 < c.candidate_fraction <= 1:
         raise ValueError(f"{prefix}.candidate_fraction={c.candidate_fraction} must be in (0, 1]")
-    if c.candidate_fraction < 1 and c.candidate_fraction <= c.fraction:
+    if selects and c.candidate_fraction < 1 and c.candidate_fraction <= c.fraction:
         # A pool holds at least the budget; one no larger than it is chosen whole: a random
         # subset with OMP weights, not a selection.
         raise ValueError(f"{prefix}.candidate_fraction={c.candidate_fraction} must exceed "

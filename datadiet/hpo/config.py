@@ -76,7 +76,7 @@ def validate_hpo_config(hpo, config=None, validate=None):
     if hpo.grace_seconds <= hpo.heartbeat_seconds:
         raise ValueError(f"hpo.grace_seconds={hpo.grace_seconds} must exceed "
                          f"hpo.heartbeat_seconds={hpo.heartbeat_seconds}")
-    validate_subset_fields("hpo", hpo)
+    validate_subset_fields("hpo", hpo, selects=hpo.evaluation == "subset")
     if not 0 < hpo.val_fraction < 1:
         raise ValueError(f"hpo.val_fraction={hpo.val_fraction} must be in (0, 1)")
     if hpo.retrain_epochs < 0 or hpo.power_watts < 0:
