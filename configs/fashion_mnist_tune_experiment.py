@@ -4,7 +4,8 @@ data and on 10% / 30% GRAD-MATCH subsets (see experiments/tune.py).
   python -m experiments.tune --config=configs/fashion_mnist_tune_experiment.py --workdir=runs/tune \
       [--config.experiment.fractions=0.1,0.3] [--config.experiment.subset_evaluation=random]
 
-Runtime: ~30-40 min on 2 CPU cores (the README's tuning section has the measured arms).
+Runtime: ~40 min per search seed on one CPU core, the full-data arm two thirds of it (the
+README's tuning section has the measured arms).
 """
 import ml_collections
 
