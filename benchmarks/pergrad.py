@@ -4,7 +4,7 @@ per-sample-norm methods on exact torch replicas of the same models (benchmarks/t
 
   taskset -c 0 python benchmarks/pergrad.py [--models=small_cnn,resnet18] [--batch=N]
       [--input-shape=28x28x1|32x32x3] [--threads=1] [--repeats=7] [--all-methods] [--no-torch]
-      [--profile]
+      [--profile] [--malloc=glibc|hugepages|jemalloc|tcmalloc]
 
 Defaults: small CNN (28x28x1) at batch 128, ResNet-18 (32x32x3) at batch 32; --batch and
 --input-shape override them for every model listed. 10 classes, BatchNorm in eval mode,
@@ -18,20 +18,35 @@ weights and BatchNorm statistics).
   torch_batch_grad, torch_func_vmap, opacus_hooks (GradSampleModule), opacus_fast_clipping,
   opacus_ghost_clipping (GradSampleModuleFastGradientClipping without / with ghost clipping).
 Every norm method is checked against the per-example loop (<= 1e-3 relative) before timing.
-Each repeat runs every method once in turn (interleaved, so a change of load hits all of them);
-the median and the min-max over repeats are printed, with the 1-minute load average before and
-after (the cores are shared). --profile then times, per model, the forward + backward to every
-layer output (the part GraNd shares with a batch gradient) and each layer's norm by both ghost
-and materialised forms. Ends with one JSON line of all figures.
+The PyTorch peers run in a process of their own (`torch_peers.py --serve`, started here, idle
+while JAX runs): one process per framework, neither one's allocator or threads in the other's.
+Each repeat runs every method once in turn (interleaved, so a change of load hits all of
+them); the median and the min-max over repeats are printed, with each method's minor page
+faults per call (fresh pages the kernel zeroes: XLA:CPU allocates its temporaries anew at every
+call) and the 1-minute load average before and after (the cores are shared). --profile then
+times, per model, the forward + backward to every layer output (the part GraNd shares with a
+batch gradient) and each layer's norm by both ghost and materialised forms. Ends with one
+JSON line of all figures.
 
 --threads N (set before jax / torch are imported): XLA_FLAGS gets
 `--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=N` when N=1 (Eigen's thread
 pool off), and intra_op_parallelism_threads=N otherwise; OMP_NUM_THREADS / MKL_NUM_THREADS = N;
 torch.set_num_threads(N) and set_num_interop_threads(1). For one core, run under `taskset -c 0`.
+--malloc: the allocator of both processes (the benchmark restarts itself with it; the torch
+process inherits it). glibc (default, as is); hugepages: GLIBC_TUNABLES=glibc.malloc.hugetlb=1
+(glibc >= 2.35), glibc's large allocations ask for transparent huge pages, 512x fewer faults
+(THP "madvise" or "always" in /sys/kernel/mm/transparent_hugepage/enabled); jemalloc /
+tcmalloc: LD_PRELOAD of Debian's libjemalloc2 / libtcmalloc-minimal4, which keep freed memory
+for reuse instead of unmapping it at every call.
 """
 import argparse
+import ctypes.util
+import importlib.util
 import json
 import os
+import pickle
+import resource
+import subprocess
 import sys
 import time
 
@@ -47,6 +62,8 @@ def parse_args():
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch peers")
     parser.add_argument("--profile", action="store_true",
                         help="also time the taps pass and each layer's norm by both methods")
+    parser.add_argument("--malloc", default="glibc", choices=list(MALLOCS),
+                        help="the processes' allocator (see the docstring)")
     args = parser.parse_args()
     for m in args.models.split(","):
         if m not in SETUPS:
@@ -67,7 +84,31 @@ def parse_args():
 
 
 SETUPS = {"small_cnn": ((28, 28, 1), 128), "resnet18": ((32, 32, 3), 32)}
+# --malloc: (environment variable, value, library to find first or None, its Debian package)
+MALLOCS = {"glibc": None,
+           "hugepages": ("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1", None, None),
+           "jemalloc": ("LD_PRELOAD", "libjemalloc.so.2", "jemalloc", "libjemalloc2"),
+           "tcmalloc": ("LD_PRELOAD", "libtcmalloc_minimal.so.4", "tcmalloc_minimal",
+                        "libtcmalloc-minimal4")}
+
+
+def use_malloc(name):
+    """Restart this process with allocator `name` unless it runs with it already: glibc reads
+    its tunables and the loader LD_PRELOAD at process start, before jax is imported."""
+    if MALLOCS[name] is None:
+        return
+    var, value, lib, package = MALLOCS[name]
+    if value in os.environ.get(var, ""):
+        return
+    if lib is not None and ctypes.util.find_library(lib) is None:
+        sys.exit(f"--malloc={name}: {value} is not installed (Debian: apt-get install {package})")
+    joined = ":".join(v for v in (os.environ.get(var), value) if v)
+    os.execve(sys.executable, [sys.executable] + sys.argv, dict(os.environ, **{var: joined}))
+
+
 ARGS = parse_args() if __name__ == "__main__" else None
+if ARGS is not None:
+    use_malloc(ARGS.malloc)
 if ARGS is not None and ARGS.threads is not None:  # must precede the jax / torch imports
     n = ARGS.threads
     flags = "--xla_cpu_multi_thread_eigen=false " if n == 1 else ""
@@ -87,14 +128,10 @@ from datadiet.models import get_model
 from datadiet.pergrad import layers as layers_lib
 from datadiet.pergrad import per_example_grad_norms, taps
 
-try:  # optional peers
-    import torch
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import opacus  # noqa: F401
-    import torch_peers
-    TORCH_MISSING = None
-except ImportError as e:
-    TORCH_MISSING = str(e)
+# optional peers, in their own process (never imported here)
+MISSING = [m for m in ("torch", "opacus") if importlib.util.find_spec(m) is None]
+TORCH_MISSING = f"no module named {', '.join(MISSING)}" if MISSING else None
+PEER_SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_peers.py")
 
 NORM_PEERS = ("torch_func_vmap", "opacus_hooks", "opacus_fast_clipping", "opacus_ghost_clipping")
 
@@ -125,6 +162,41 @@ def make_methods(graphdef, params, batch_stats, x, y, all_methods):
         methods.update({"loop": loop, "ghost": norms("ghost"),
                         "materialize": norms("materialize")})
     return methods, loop
+
+
+class TorchPeers:
+    """The PyTorch peers in a child process (`torch_peers.serve`); `run(k)` calls peer k there
+    and returns its norms (None for the batch gradient), seconds and page faults."""
+
+    def __init__(self, name, shape, flat_params, flat_stats, x, y, threads):
+        self.proc = subprocess.Popen([sys.executable, PEER_SERVER, "--serve"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.names = self._ask(("setup", name, shape, flat_params, flat_stats, x, y, threads))
+
+    def _ask(self, request):
+        pickle.dump(request, self.proc.stdin)
+        self.proc.stdin.flush()
+        try:
+            return pickle.load(self.proc.stdout)
+        except EOFError:
+            raise RuntimeError(f"the torch peer process exited ({self.proc.wait()}); "
+                               "its error is above") from None
+
+    def run(self, k):
+        return self._ask(("run", k))
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def timed(f):
+    """(output, seconds, minor page faults) of one call of a JAX method."""
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    start = time.perf_counter()
+    out = jax.block_until_ready(f())
+    seconds = time.perf_counter() - start
+    return out, seconds, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
 
 
 def flat(state):
@@ -161,22 +233,24 @@ def profile_layers(graphdef, params, batch_stats, x, y):
     return out
 
 
-def bench_model(name, shape, batch, repeats, all_methods, use_torch, profile):
+def bench_model(name, shape, batch, repeats, all_methods, use_torch, profile, threads):
     model = get_model(name, 10, shape, seed=0)
     graphdef, params, batch_stats = nnx.split(model, nnx.Param, nnx.BatchStat)
     x = jax.random.normal(jax.random.key(0), (batch,) + shape)
     y = jax.random.randint(jax.random.key(1), (batch,), 0, 10)
-    methods, loop = make_methods(graphdef, params, batch_stats, x, y, all_methods)
+    jax_methods, loop = make_methods(graphdef, params, batch_stats, x, y, all_methods)
+    methods = {k: (lambda f=f: timed(f)) for k, f in jax_methods.items()}
+    peers = None
     if use_torch:
-        methods.update(torch_peers.make_peers(name, shape, flat(params), flat(batch_stats),
-                                              np.asarray(x), np.asarray(y)))
+        peers = TorchPeers(name, shape, flat(params), flat(batch_stats), np.asarray(x),
+                           np.asarray(y), threads)
+        methods.update({k: (lambda k=k: peers.run(k)) for k in peers.names})
     ref = loop()
     errors, failed = {}, []
     for k, f in methods.items():  # compile + warm up + check
-        out = jax.block_until_ready(f())
+        out = f()[0]
         if "batch_grad" in k:
             continue
-        out = out.detach().numpy() if use_torch and isinstance(out, torch.Tensor) else out
         errors[k] = float(np.max(np.abs(np.asarray(out) - ref) / ref))
         if errors[k] > 1e-3:
             if not k.startswith(("torch", "opacus")):
@@ -186,14 +260,16 @@ def bench_model(name, shape, batch, repeats, all_methods, use_torch, profile):
             failed.append(k)
     for k in failed:
         del methods[k]
-    times = {k: [] for k in methods}
+    times, faults = {k: [] for k in methods}, {k: [] for k in methods}
     load_before = os.getloadavg()[0]
     for _ in range(repeats):
         for k, f in methods.items():
-            start = time.perf_counter()
-            jax.block_until_ready(f())
-            times[k].append(time.perf_counter() - start)
+            _, seconds, n = f()
+            times[k].append(seconds)
+            faults[k].append(n)
     load_after = os.getloadavg()[0]
+    if peers is not None:
+        peers.close()
     rate = {k: batch / float(np.median(v)) for k, v in times.items()}
     lo_hi = {k: (batch / max(v), batch / min(v)) for k, v in times.items()}
     result = {"model": name, "failed_check": failed, "input_shape": list(shape), "batch_size": batch,
@@ -206,11 +282,12 @@ def bench_model(name, shape, batch, repeats, all_methods, use_torch, profile):
         base = "torch_batch_grad" if k.startswith(("torch", "opacus")) else "batch_grad"
         ratio = r / rate[base]
         err = f"  max rel err {errors[k]:.1e}" if k in errors else ""
+        n_faults = int(np.median(faults[k]))
         print(f"  {k:22s} {r:8.1f} examples/s (min-max {lo_hi[k][0]:7.1f}-{lo_hi[k][1]:7.1f})"
-              f"   {ratio:5.2f}x {base}{err}")
+              f"   {ratio:5.2f}x {base}  {n_faults:7d} faults/call{err}")
         result[k] = {"examples_per_s": round(r, 1),
                      "min_max": [round(lo_hi[k][0], 1), round(lo_hi[k][1], 1)],
-                     f"over_{base}": round(ratio, 3)}
+                     f"over_{base}": round(ratio, 3), "minor_faults_per_call": n_faults}
     result["grand_over_vmap"] = round(rate["grand"] / rate["vmap"], 3)
     if use_torch:
         best = max((k for k in NORM_PEERS if k in rate), key=lambda k: rate[k])
@@ -230,18 +307,18 @@ def main(args):
     use_torch = not args.no_torch and TORCH_MISSING is None
     if not args.no_torch and TORCH_MISSING is not None:
         print(f"PyTorch peers skipped: {TORCH_MISSING} (pip install -e \".[bench]\")")
-    if use_torch and args.threads is not None:
-        torch.set_num_threads(args.threads)
-        torch.set_num_interop_threads(1)
     results = []
     for name in args.models.split(","):
         shape, batch = SETUPS[name]
         results.append(bench_model(name, args.input_shape or shape, args.batch or batch,
                                    args.repeats, args.all_methods, use_torch,
-                                   args.profile))
+                                   args.profile, args.threads))
     print(json.dumps({"benchmark": "pergrad", "repeats": args.repeats, "threads": args.threads,
                       "xla_flags": os.environ.get("XLA_FLAGS", ""),
-                      "torch": torch.__version__ if use_torch else None, "results": results}))
+                      "malloc": args.malloc,
+                      "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
+                      "ld_preload": os.environ.get("LD_PRELOAD", ""),
+                      "torch_peers": use_torch, "results": results}))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,15 @@ so its replica replaces every BatchNorm by `FrozenBatchNorm`: the same eval-mode
 (x - mean) / sqrt(var + eps) * weight + bias, with mean and var as plain constant tensors (not
 buffers) and weight/bias trainable; Opacus computes its per-sample gradients with its functorch
 fallback. The numbers are the same function of the same parameters.
+
+`python benchmarks/torch_peers.py --serve` is how benchmarks/pergrad.py runs them: a process of
+its own (one process per framework), driven over stdin / stdout by pickled requests (`serve`).
 """
+import pickle
+import resource
+import sys
+import time
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -181,3 +189,39 @@ def make_peers(name, shape, flat_params, flat_stats, x_nhwc, y):
     return {"torch_batch_grad": batch_grad, "torch_func_vmap": func_vmap,
             "opacus_hooks": opacus_hooks, "opacus_fast_clipping": clipping(False),
             "opacus_ghost_clipping": clipping(True)}
+
+
+def serve(inp=None, out=None):
+    """Answer pickled requests until EOF: first ("setup", name, shape, flat_params, flat_stats,
+    x, y, threads) -> the peers' names; then ("run", method) -> (norms as numpy, or None for the
+    batch gradient; seconds of the call; minor page faults during it)."""
+    inp, out = inp or sys.stdin.buffer, out or sys.stdout.buffer
+    peers = None
+    while True:
+        try:
+            request = pickle.load(inp)
+        except EOFError:
+            return
+        if request[0] == "setup":
+            name, shape, flat_params, flat_stats, x, y, threads = request[1:]
+            if threads is not None:
+                torch.set_num_threads(threads)
+                torch.set_num_interop_threads(1)
+            peers = make_peers(name, shape, flat_params, flat_stats, x, y)
+            reply = list(peers)
+        else:
+            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            start = time.perf_counter()
+            result = peers[request[1]]()
+            seconds = time.perf_counter() - start
+            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+            norms = None if request[1] == "torch_batch_grad" else result.detach().numpy()
+            reply = (norms, seconds, faults)
+        pickle.dump(reply, out)
+        out.flush()
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--serve"]:
+        sys.exit("usage: python benchmarks/torch_peers.py --serve (run by benchmarks/pergrad.py)")
+    serve()
