@@ -13,6 +13,7 @@ fallback. The numbers are the same function of the same parameters.
 `python benchmarks/torch_peers.py --serve` is how benchmarks/pergrad.py runs them: a process of
 its own (one process per framework), driven over stdin / stdout by pickled requests (`serve`).
 """
+import os
 import pickle
 import resource
 import sys
@@ -224,4 +225,7 @@ def serve(inp=None, out=None):
 if __name__ == "__main__":
     if sys.argv[1:] != ["--serve"]:
         sys.exit("usage: python benchmarks/torch_peers.py --serve (run by benchmarks/pergrad.py)")
-    serve()
+    # replies go to the original stdout; anything a library prints goes to stderr instead
+    replies = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    serve(out=replies)
