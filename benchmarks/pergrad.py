@@ -45,7 +45,6 @@ import importlib.util
 import json
 import os
 import pickle
-import resource
 import subprocess
 import sys
 import time
@@ -128,6 +127,9 @@ from datadiet.models import get_model
 from datadiet.pergrad import layers as layers_lib
 from datadiet.pergrad import per_example_grad_norms, taps
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from timing import timed_call  # noqa: E402
+
 # optional peers, in their own process (never imported here)
 MISSING = [m for m in ("torch", "opacus") if importlib.util.find_spec(m) is None]
 TORCH_MISSING = f"no module named {', '.join(MISSING)}" if MISSING else None
@@ -190,15 +192,6 @@ class TorchPeers:
         self.proc.wait()
 
 
-def timed(f):
-    """(output, seconds, minor page faults) of one call of a JAX method."""
-    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    start = time.perf_counter()
-    out = jax.block_until_ready(f())
-    seconds = time.perf_counter() - start
-    return out, seconds, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
-
-
 def flat(state):
     return {tuple(path): np.asarray(v.get_value() if hasattr(v, "get_value") else v)
             for path, v in nnx.to_flat_state(state)}
@@ -239,7 +232,8 @@ def bench_model(name, shape, batch, repeats, all_methods, use_torch, profile, th
     x = jax.random.normal(jax.random.key(0), (batch,) + shape)
     y = jax.random.randint(jax.random.key(1), (batch,), 0, 10)
     jax_methods, loop = make_methods(graphdef, params, batch_stats, x, y, all_methods)
-    methods = {k: (lambda f=f: timed(f)) for k, f in jax_methods.items()}
+    methods = {k: (lambda f=f: timed_call(lambda: jax.block_until_ready(f())))
+               for k, f in jax_methods.items()}
     peers = None
     if use_torch:
         peers = TorchPeers(name, shape, flat(params), flat(batch_stats), np.asarray(x),

@@ -15,13 +15,12 @@ its own (one process per framework), driven over stdin / stdout by pickled reque
 """
 import os
 import pickle
-import resource
 import sys
-import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from timing import timed_call
 from torch import nn
 
 
@@ -192,15 +191,14 @@ def make_peers(name, shape, flat_params, flat_stats, x_nhwc, y):
             "opacus_ghost_clipping": clipping(True)}
 
 
-def serve(inp=None, out=None):
-    """Answer pickled requests until EOF: first ("setup", name, shape, flat_params, flat_stats,
-    x, y, threads) -> the peers' names; then ("run", method) -> (norms as numpy, or None for the
-    batch gradient; seconds of the call; minor page faults during it)."""
-    inp, out = inp or sys.stdin.buffer, out or sys.stdout.buffer
+def serve(out):
+    """Answer pickled requests from stdin on `out` until EOF: first ("setup", name, shape,
+    flat_params, flat_stats, x, y, threads) -> the peers' names; then ("run", method) -> (norms as
+    numpy, or None for the batch gradient; seconds of the call; minor page faults during it)."""
     peers = None
     while True:
         try:
-            request = pickle.load(inp)
+            request = pickle.load(sys.stdin.buffer)
         except EOFError:
             return
         if request[0] == "setup":
@@ -211,11 +209,7 @@ def serve(inp=None, out=None):
             peers = make_peers(name, shape, flat_params, flat_stats, x, y)
             reply = list(peers)
         else:
-            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-            start = time.perf_counter()
-            result = peers[request[1]]()
-            seconds = time.perf_counter() - start
-            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+            result, seconds, faults = timed_call(peers[request[1]])
             norms = None if request[1] == "torch_batch_grad" else result.detach().numpy()
             reply = (norms, seconds, faults)
         pickle.dump(reply, out)
@@ -228,4 +222,4 @@ if __name__ == "__main__":
     # replies go to the original stdout; anything a library prints goes to stderr instead
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
-    serve(out=replies)
+    serve(replies)
