@@ -80,16 +80,19 @@ def shifted_inputs(layer, a, channels_first=False):
     return windows
 
 
-def _channels_first_kernel_sq_norm(layer, a, d):
-    """[B] ||U_i^T D_i||_F^2 as a sum over kernel offsets, channels-first, in a loop.
+def _conv_kernel_sq_norm(layer, a, d):
+    """[B] ||U_i^T D_i||_F^2 of a conv as a sum over kernel offsets, in a loop.
 
-    The same products as `_kernel_grad_blocks`, but the offsets are a `fori_loop`: unrolled,
-    XLA fuses the input's transpose and padding into each offset's window copy (9 strided
-    gathers: 33 ms of the small CNN's 124 ms GraNd program at 32x32x3, batch 128, one thread);
-    a loop operand is materialised once, and each iteration slices it contiguously.
+    Each offset's product is a plain row-major GEMM per example: its input window
+    channels-first [C_in, T] times the output gradient as the backward pass leaves it,
+    channels-last [T, C_out] (`_conv_grad_block`). Only the input is transposed, once (it is
+    smaller than `d` wherever C_in <= C_out); transposing `d` instead cost the small CNN 3 ms of
+    its 40 ms GraNd program (32x32x3, batch 128, one thread). The offsets are a `fori_loop`:
+    unrolled, XLA fuses the input's transpose and padding into each offset's window copy (9
+    strided gathers); a loop operand is materialised once, and each iteration slices it.
     """
     padded = _padded(layer, a, channels_first=True)
-    dt = jnp.swapaxes(_positions(d), 1, 2)
+    dd = _positions(d)
     starts = jnp.asarray([[o * r for o, r in zip(offset, layer.kernel_dilation)]
                           for offset in _offsets(layer)], jnp.int32)
     window_shape = padded.shape[:2] + _spans(layer)
@@ -97,10 +100,16 @@ def _channels_first_kernel_sq_norm(layer, a, d):
 
     def add_offset(i, total):
         start = (0, 0) + tuple(starts[i, j] for j in range(len(layer.kernel_size)))
-        w = jax.lax.dynamic_slice(padded, start, window_shape)[strided]
-        return total + _sum_sq(_bmm("bkt,bct->bkc", w.reshape(w.shape[:2] + (-1,)), dt))
+        window = jax.lax.dynamic_slice(padded, start, window_shape)[strided]
+        return total + _sum_sq(_conv_grad_block(window, dd))
 
     return jax.lax.fori_loop(0, len(starts), add_offset, jnp.zeros(a.shape[0], F32))
+
+
+def _conv_grad_block(window, dd):
+    """[B, C_in, C_out]: one kernel offset's block of U_i^T D_i, from the channels-first input
+    window [B, C_in, *out_spatial] and the output gradient [B, T, C_out]."""
+    return _bmm("bkt,btc->bkc", window.reshape(window.shape[:2] + (-1,)), dd)
 
 
 def patches(layer, a):
@@ -138,30 +147,13 @@ def choose_ghost(t, k, c):
     return t * (k + c) < k * c
 
 
-# Convs with fewer input channels than this contract channels-first operands, [B, C_in, T] x
-# [B, C_out, T] (both contiguous along the positions T they sum over); wider ones channels-last.
-# Measured on XLA:CPU, one thread, per kernel offset: the small CNN's conv1 (C_in 3, 32x32,
-# batch 128) 15 ms against 32 ms, conv2 (C_in 16, 16x16) 46 against 64 ms; ResNet-18's 64- and
-# 128-channel convs (batch 32) 5-10% slower channels-first.
-CHANNELS_FIRST_BELOW = 32
-# Of those, the norms of convs with fewer output channels than this run the offsets as a loop
-# (`_channels_first_kernel_sq_norm`). benchmarks/pergrad.py, one thread, 32x32x3: the small
-# CNN's GraNd (3->16 and 16->32 channels) 124 -> 120 ms per batch of 128 (medians, interleaved);
-# ResNet-18's (its 3->64 stem) 9.2 -> 8.1 examples/s, so 64 channels stay unrolled.
-LOOP_OUT_CHANNELS_BELOW = 64
-
-
 def _kernel_grad_blocks(layer, a, d):
     """Example i's kernel gradient U_i^T D_i as blocks [B, K_block, C_out] (one per kernel
     offset for convs: a batched GEMM per shifted input window, no [B, T, K] patch matrix)."""
     dd = _positions(d)
     if layer.kind != "conv":
         return [_bmm("btk,btc->bkc", _positions(a), dd)]
-    if layer.in_shape[-1] >= CHANNELS_FIRST_BELOW:
-        return [_bmm("btk,btc->bkc", _positions(w), dd) for w in shifted_inputs(layer, a)]
-    dt = jnp.swapaxes(dd, 1, 2)
-    return [_bmm("bkt,bct->bkc", w.reshape(w.shape[:2] + (-1,)), dt)
-            for w in shifted_inputs(layer, a, channels_first=True)]
+    return [_conv_grad_block(w, dd) for w in shifted_inputs(layer, a, channels_first=True)]
 
 
 def layer_strategy(layer, strategy="auto"):
@@ -182,9 +174,8 @@ def _kernel_sq_norm(layer, a, d, strategy):
     """[B] ||U_i^T D_i||_F^2, by the ghost identity or by materialising per layer."""
     how = layer_strategy(layer, strategy)
     if how == "materialize":
-        if (layer.kind == "conv" and layer.in_shape[-1] < CHANNELS_FIRST_BELOW
-                and layer.out_shape[-1] < LOOP_OUT_CHANNELS_BELOW):
-            return _channels_first_kernel_sq_norm(layer, a, d)
+        if layer.kind == "conv":
+            return _conv_kernel_sq_norm(layer, a, d)
         return sum(_sum_sq(g) for g in _kernel_grad_blocks(layer, a, d))
     u = patches(layer, a) if layer.kind == "conv" else _positions(a)
     dd = _positions(d)

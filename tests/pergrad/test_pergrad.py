@@ -179,13 +179,9 @@ def test_other_layer_configurations_match_loop():
     assert_grads_equal(pergrad.per_example_grads(*data, method="layerwise"), ref)
 
 
-@pytest.mark.parametrize("channels_first_below", [0, 10**6], ids=["channels_last",
-                                                                   "channels_first"])
-def test_conv_kernel_grads_match_vmap_in_both_operand_layouts(monkeypatch, channels_first_below):
-    """Both forms of the per-offset GEMM (chosen by C_in; channels-first norms run the offsets
-    as a loop) against vmap(grad) of the conv alone, on a conv with stride, dilation and SAME
-    padding (eager calls: the patched threshold is read)."""
-    monkeypatch.setattr(layers_lib, "CHANNELS_FIRST_BELOW", channels_first_below)
+def test_conv_kernel_grads_and_norm_match_vmap():
+    """The per-offset GEMMs (unrolled for the gradients, a loop for the norm) against vmap(grad)
+    of the conv alone, on a conv with stride, dilation and SAME padding."""
     conv = nnx.Conv(3, 4, (3, 2), strides=(2, 1), padding="SAME", kernel_dilation=(1, 2),
                     use_bias=False, rngs=nnx.Rngs(0))
     rng = np.random.default_rng(0)
