@@ -28,3 +28,15 @@ def test_put_global_splits_the_batch_axis_and_works_inside_jit():
     np.testing.assert_array_equal(np.asarray(out), x)
     doubled = jax.jit(lambda a: parallel.put_global(a, mesh, batch_axis=1) * 2)(jnp.asarray(x))
     np.testing.assert_array_equal(np.asarray(doubled), 2 * x)
+
+
+
+def test_put_global_reuses_placed_arrays_only_when_asked_and_places_the_rest():
+    mesh = parallel.data_mesh()
+    placed = parallel.put_global(np.arange(8.0), mesh, batch_axis=0)
+    assert parallel.put_global(placed, mesh, batch_axis=0, reuse_placed=True) is placed
+    assert parallel.replicate({"a": placed}, mesh)["a"] is not placed
+    host = parallel.put_global(np.arange(8.0), mesh, batch_axis=0, reuse_placed=True)
+    assert isinstance(host, jax.Array)
+    assert host.sharding.is_equivalent_to(NamedSharding(mesh, P("data")), 1)
+    np.testing.assert_array_equal(np.asarray(host), np.arange(8.0))

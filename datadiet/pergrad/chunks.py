@@ -47,12 +47,13 @@ def iter_chunks(fn: Callable, replicated, x, y,
         return
     length = chunk_length(n, chunk_size)
     mesh = parallel.data_mesh()
-    replicated = parallel.replicate(replicated, mesh)
+    replicated = parallel.replicate(replicated, mesh, reuse_placed=True)  # nothing donates them
     for start in range(0, n, length):
         stop = min(start + length, n)
-        xc = parallel.put_global(evaluate.pad_rows(jnp.asarray(x[start:stop]), length), mesh, 0)
-        yc = parallel.put_global(
-            evaluate.pad_rows(jnp.asarray(y[start:stop]).astype(jnp.int32), length), mesh, 0)
+        xc = parallel.put_global(evaluate.pad_rows(jnp.asarray(x[start:stop]), length), mesh, 0,
+                                 reuse_placed=True)
+        yc = parallel.put_global(evaluate.pad_rows(jnp.asarray(y[start:stop]).astype(jnp.int32),
+                                                   length), mesh, 0, reuse_placed=True)
         out = fn(*replicated, xc, yc)
         if stop - start < length:
             out = jax.tree.map(lambda a: a[: stop - start], out)
@@ -74,5 +75,5 @@ def map_host_chunks(fn: Callable, replicated, x, y, chunk_size: int):
     its rows of every chunk (data/pipeline.py); the outputs come back to the host, in source
     order."""
     mesh = parallel.data_mesh()
-    return pipeline.map_source_chunks(fn, parallel.replicate(replicated, mesh), x, y,
-                                      chunk_length(len(y), chunk_size), mesh)
+    replicated = parallel.replicate(replicated, mesh, reuse_placed=True)
+    return pipeline.map_source_chunks(fn, replicated, x, y, chunk_length(len(y), chunk_size), mesh)
