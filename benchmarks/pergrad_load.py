@@ -6,9 +6,9 @@ process, so that both states sample the same stretch of the machine's time.
 
 The load is a second `benchmarks/pergrad.py --no-torch` on the small CNN, in a loop, pinned to
 --load-core. Every repeat runs each method once with the load paused (SIGSTOP to its process
-group, then 2 s for it to leave the caches and memory bus) and once with it running (SIGCONT).
-Separate quiet and loaded runs of benchmarks/pergrad.py, minutes apart, differ by more than the
-load does, because this VM's speed drifts over minutes. One thread (as pergrad.py --threads=1),
+group, then 2 s before timing) and once with it running (SIGCONT). Separate quiet and loaded
+runs of benchmarks/pergrad.py, minutes apart, differed by more than the load does on the VM of
+README's figures, whose speed drifted over minutes. One thread (as pergrad.py --threads=1),
 same models, inputs and methods as pergrad.py. Prints medians and min-max per state and ends
 with one JSON line of the figures.
 """
