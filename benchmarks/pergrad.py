@@ -108,13 +108,11 @@ def use_malloc(name):
 ARGS = parse_args() if __name__ == "__main__" else None
 if ARGS is not None:
     use_malloc(ARGS.malloc)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from timing import timed_call, use_threads  # noqa: E402
+
 if ARGS is not None and ARGS.threads is not None:  # must precede the jax / torch imports
-    n = ARGS.threads
-    flags = "--xla_cpu_multi_thread_eigen=false " if n == 1 else ""
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + flags
-                               + f"intra_op_parallelism_threads={n}").strip()
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(n)
+    use_threads(ARGS.threads)
 
 import jax
 import jax.numpy as jnp
@@ -126,9 +124,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from datadiet.models import get_model
 from datadiet.pergrad import layers as layers_lib
 from datadiet.pergrad import per_example_grad_norms, taps
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from timing import timed_call  # noqa: E402
 
 # optional peers, in their own process (never imported here)
 MISSING = [m for m in ("torch", "opacus") if importlib.util.find_spec(m) is None]

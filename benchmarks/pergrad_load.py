@@ -22,10 +22,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
-                           " intra_op_parallelism_threads=1").strip()
-import pergrad  # noqa: E402  (after XLA_FLAGS: it imports jax)
-from timing import timed_call  # noqa: E402
+from timing import timed_call, use_threads  # noqa: E402
+
+use_threads(1)
+import pergrad  # noqa: E402  (after use_threads: it imports jax)
 
 STATES = ("quiet", "loaded")
 

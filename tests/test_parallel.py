@@ -30,7 +30,6 @@ def test_put_global_splits_the_batch_axis_and_works_inside_jit():
     np.testing.assert_array_equal(np.asarray(doubled), 2 * x)
 
 
-
 def test_put_global_reuses_placed_arrays_only_when_asked_and_places_the_rest():
     mesh = parallel.data_mesh()
     placed = parallel.put_global(np.arange(8.0), mesh, batch_axis=0)
